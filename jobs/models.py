@@ -1,0 +1,124 @@
+"""The job contract both services share: what a client reads and what a stage message carries."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+def utcnow() -> datetime:
+    """The current time in UTC; every timestamp longrun writes comes from here."""
+    return datetime.now(UTC)
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def terminal(self) -> bool:
+        """A terminal job never changes status again (except through an explicit retry)."""
+        return self in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
+
+
+class StageStatus(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    RETRYING = "retrying"
+    SUCCEEDED = "succeeded"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def done(self) -> bool:
+        """A done stage counts fully towards progress and is never run again."""
+        return self in (StageStatus.SUCCEEDED, StageStatus.SKIPPED)
+
+
+class ErrorInfo(BaseModel):
+    """Why a job or stage failed, in words fit for a user; never a stack trace."""
+
+    code: str
+    message: str
+    retryable: bool = False
+    stage: str | None = None
+
+
+class StageState(BaseModel):
+    """One stage as the job document shows it."""
+
+    name: str
+    label: str
+    weight: float = 1.0
+    status: StageStatus = StageStatus.PENDING
+    progress: float = 0.0
+    message: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    attempts: int = 0
+    error: ErrorInfo | None = None
+
+
+class Artifact(BaseModel):
+    uri: str
+    size_bytes: int
+    content_type: str
+
+
+class Job(BaseModel):
+    """The document at `jobs/{job_id}`: the one thing clients watch."""
+
+    model_config = ConfigDict(use_enum_values=False)
+
+    job_id: str
+    owner: str
+    pipeline: str
+    input: dict[str, Any]
+    status: JobStatus = JobStatus.QUEUED
+    stage: str | None = None
+    progress: float = 0.0
+    message: str = "Queued"
+    eta_seconds: float | None = None
+    stages: list[StageState]
+    result: dict[str, Any] | None = None
+    artifacts: dict[str, Artifact] = Field(default_factory=dict)
+    error: ErrorInfo | None = None
+    cancel_requested: bool = False
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    expire_at: datetime
+    version: int = 1
+
+    def stage_index(self, name: str) -> int | None:
+        """Position of the named stage, or None when the job has no such stage."""
+        for index, stage in enumerate(self.stages):
+            if stage.name == name:
+                return index
+        return None
+
+
+class StageMessage(BaseModel):
+    """The payload of one Pub/Sub message: run this stage of this job."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    job_id: str = Field(min_length=1, max_length=128)
+    stage: str = Field(min_length=1, max_length=128)
+
+
+class JobRequest(BaseModel):
+    """What a client sends to start a job."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    pipeline: str = Field(min_length=1, max_length=64, examples=["diagnostic"])
+    input: dict[str, Any] = Field(default_factory=dict, examples=[{"stages": 3}])

@@ -1,0 +1,46 @@
+"""The one place configuration is read: environment variables, validated at start-up."""
+
+from __future__ import annotations
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """longrun's settings: `LONGRUN_*` variables plus Google's own emulator variables."""
+
+    model_config = SettingsConfigDict(env_prefix="LONGRUN_", extra="ignore", frozen=True)
+
+    project_id: str = Field(
+        default="longrun-local",
+        validation_alias=AliasChoices("GOOGLE_CLOUD_PROJECT", "LONGRUN_PROJECT_ID"),
+    )
+    # Google's client libraries read these variables themselves; they are declared here so that
+    # start-up validates them and the code can tell local from deployed.
+    firestore_emulator_host: str | None = Field(
+        default=None, validation_alias="FIRESTORE_EMULATOR_HOST"
+    )
+    pubsub_emulator_host: str | None = Field(default=None, validation_alias="PUBSUB_EMULATOR_HOST")
+
+    jobs_collection: str = "jobs"
+    stages_topic: str = "longrun-stages"
+    dead_letter_topic: str = "longrun-stages-dead-letter"
+
+    lease_seconds: float = Field(default=60.0, gt=0)
+    heartbeat_seconds: float = Field(default=15.0, gt=0)
+    max_attempts: int = Field(default=5, ge=1)
+    progress_interval_seconds: float = Field(default=1.0, ge=0)
+    job_ttl_days: int = Field(default=7, ge=1)
+
+    api_url: str = "http://127.0.0.1:8000"
+    log_level: str = "INFO"
+
+    @property
+    def stages_topic_path(self) -> str:
+        """Fully qualified name of the topic that carries one message per stage."""
+        return f"projects/{self.project_id}/topics/{self.stages_topic}"
+
+    @property
+    def dead_letter_topic_path(self) -> str:
+        """Fully qualified name of the topic Pub/Sub moves undeliverable stage messages to."""
+        return f"projects/{self.project_id}/topics/{self.dead_letter_topic}"

@@ -1,0 +1,82 @@
+"""Firestore access for job documents and their internal stage runs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from google.cloud import firestore
+
+from jobs.models import Job, utcnow
+from jobs.settings import Settings
+
+RUNS = "runs"
+
+
+def firestore_client(settings: Settings) -> firestore.AsyncClient:
+    """The async Firestore client; it finds the emulator through FIRESTORE_EMULATOR_HOST."""
+    return firestore.AsyncClient(project=settings.project_id)
+
+
+def job_to_document(job: Job) -> dict[str, Any]:
+    """A job as Firestore stores it: native timestamps, enums as their string values."""
+    return job.model_dump(mode="python")
+
+
+def job_from_document(data: dict[str, Any]) -> Job:
+    return Job.model_validate(data)
+
+
+def stamped(fields: dict[str, Any]) -> dict[str, Any]:
+    """Fields plus what every write to a job document carries: a new version and updated_at."""
+    return {**fields, "version": firestore.Increment(1), "updated_at": utcnow()}
+
+
+class JobStore:
+    """Reads and writes `jobs/{job_id}` and `jobs/{job_id}/runs/{stage}`."""
+
+    def __init__(self, client: firestore.AsyncClient, settings: Settings) -> None:
+        self.client = client
+        self._jobs = client.collection(settings.jobs_collection)
+
+    def new_job_id(self) -> str:
+        """A Firestore auto-id, made on the client so the id is known before the write."""
+        return str(self._jobs.document().id)
+
+    def job_ref(self, job_id: str) -> firestore.AsyncDocumentReference:
+        ref: firestore.AsyncDocumentReference = self._jobs.document(job_id)
+        return ref
+
+    def run_ref(self, job_id: str, stage: str) -> firestore.AsyncDocumentReference:
+        ref: firestore.AsyncDocumentReference = (
+            self.job_ref(job_id).collection(RUNS).document(stage)
+        )
+        return ref
+
+    async def create(self, job: Job) -> None:
+        """Write a new job; fails if the id is taken, so a repeated create never overwrites."""
+        await self.job_ref(job.job_id).create(job_to_document(job))
+
+    async def get(self, job_id: str) -> Job | None:
+        snapshot = await self.job_ref(job_id).get()
+        if not snapshot.exists:
+            return None
+        return job_from_document(snapshot.to_dict() or {})
+
+    async def update(self, job_id: str, fields: dict[str, Any]) -> None:
+        """Update some fields of a job document, bumping its version."""
+        await self.job_ref(job_id).update(stamped(fields))
+
+    async def stage_outputs(self, job_id: str, stages: list[str]) -> dict[str, Any]:
+        """The saved outputs of the named stages that have one."""
+        if not stages:
+            return {}
+        refs = [self.run_ref(job_id, stage) for stage in stages]
+        outputs: dict[str, Any] = {}
+        async for snapshot in self.client.get_all(refs, field_paths=["output"]):
+            if snapshot.exists and snapshot.get("output") is not None:
+                outputs[snapshot.reference.id] = snapshot.get("output")
+        return outputs
+
+    async def ping(self) -> None:
+        """One cheap read, to prove Firestore answers."""
+        await self.job_ref("_readyz").get()

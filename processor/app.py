@@ -1,0 +1,80 @@
+"""The private processor: Pub/Sub pushes one stage per request here."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from jobs.errors import Unavailable
+from jobs.logs import configure_logging
+from jobs.problems import install_problem_handlers, problem_response
+from jobs.publisher import StagePublisher
+from jobs.settings import Settings
+from jobs.store import JobStore, firestore_client
+from processor import push
+from processor.leases import Leases
+from processor.pipelines import implementations
+from processor.runner import Runtime
+
+
+def instance_name() -> str:
+    """Names this process as a lease owner: unique even when two share a host and a pid."""
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the processor app; clients are made in its lifespan."""
+    settings = settings or Settings()
+    configure_logging(settings.log_level)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        client = firestore_client(settings)
+        store = JobStore(client, settings)
+        publisher = StagePublisher(settings)
+        app.state.runtime = Runtime(
+            settings=settings,
+            store=store,
+            publisher=publisher,
+            leases=Leases(store, settings, owner=instance_name()),
+            pipelines=implementations(),
+        )
+        try:
+            yield
+        finally:
+            publisher.close()
+
+    app = FastAPI(title="longrun processor", version="0.1.0", lifespan=lifespan)
+    install_problem_handlers(app)
+
+    @app.exception_handler(RequestValidationError)
+    async def not_an_envelope(_: Request, exc: Exception) -> JSONResponse:
+        return problem_response(400, "NOT_A_PUSH_ENVELOPE", "The body is not a Pub/Sub push.")
+
+    app.include_router(push.router)
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        """The process is alive; touches nothing else."""
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def readyz(request: Request) -> dict[str, str]:
+        """Firestore and Pub/Sub both answer; otherwise 503."""
+        runtime: Runtime = request.app.state.runtime
+        try:
+            async with asyncio.timeout(5):
+                await asyncio.gather(runtime.store.ping(), runtime.publisher.ping())
+        except Exception:
+            raise Unavailable("Firestore or Pub/Sub is not reachable.", code="NOT_READY") from None
+        return {"status": "ready"}
+
+    return app

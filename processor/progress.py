@@ -1,0 +1,86 @@
+"""Coalesced progress writes: a stage may report as often as it likes, Firestore sees at most one
+write per interval per job (about its sustained rate for one document), and never waits longer
+than that interval to see the latest value.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+log = logging.getLogger(__name__)
+
+Writer = Callable[[float, str | None], Awaitable[None]]
+
+
+class ProgressReporter:
+    """Takes `report(fraction, message)` calls from a stage and writes the latest one lazily."""
+
+    def __init__(self, write: Writer, interval_seconds: float) -> None:
+        self._write = write
+        self._interval = interval_seconds
+        self._loop = asyncio.get_running_loop()
+        self._pending: tuple[float, str | None] | None = None
+        self._last_write = float("-inf")
+        self._flush: asyncio.Task[None] | None = None
+        self._scheduled = False
+        self._closed = False
+        self._writing = False
+        self.writes = 0
+
+    def report(self, fraction: float, message: str | None = None) -> None:
+        """Record progress; safe to call from the event loop or from a worker thread."""
+        self._pending = (fraction, message)
+        if self._scheduled or self._closed:
+            return
+        self._scheduled = True
+        if _on_loop(self._loop):
+            self._schedule_flush()
+        else:
+            self._loop.call_soon_threadsafe(self._schedule_flush)
+
+    def _schedule_flush(self) -> None:
+        if self._closed:
+            return
+        delay = max(0.0, self._last_write + self._interval - time.monotonic())
+        self._flush = asyncio.create_task(self._flush_after(delay))
+
+    async def _flush_after(self, delay: float) -> None:
+        await asyncio.sleep(delay)
+        self._scheduled = False
+        pending, self._pending = self._pending, None
+        if pending is None:
+            return
+        self._last_write = time.monotonic()
+        self.writes += 1
+        self._writing = True
+        try:
+            await self._write(*pending)
+        except Exception:
+            # A lost progress write is not worth failing the stage for; the next one carries on.
+            log.warning("progress write failed", exc_info=True)
+        finally:
+            self._writing = False
+
+    async def close(self) -> None:
+        """Stop writing: the stage's end is written by the runner, which supersedes any pending."""
+        self._closed = True
+        if self._flush is None or self._flush.done():
+            return
+        if self._writing:
+            # Let a write already sent land first, so it cannot overwrite the stage's end.
+            await asyncio.shield(self._flush)
+            return
+        self._flush.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._flush
+
+
+def _on_loop(loop: asyncio.AbstractEventLoop) -> bool:
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False

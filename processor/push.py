@@ -1,0 +1,73 @@
+"""The Pub/Sub push endpoint: a thin adapter from HTTP to `run_stage` and back."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Request, Response, status
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from jobs.models import StageMessage
+from processor.runner import Outcome, Runtime, run_stage
+
+log = logging.getLogger(__name__)
+
+router = APIRouter()
+
+# Pub/Sub treats 102, 200, 201, 202 and 204 as an ack and anything else as a nack.
+_STATUS = {
+    Outcome.ACK: status.HTTP_204_NO_CONTENT,
+    Outcome.BUSY: status.HTTP_429_TOO_MANY_REQUESTS,
+    Outcome.RETRY: status.HTTP_503_SERVICE_UNAVAILABLE,
+}
+
+
+class PushMessage(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    data: str = ""
+    attributes: dict[str, str] | None = None
+    message_id: str = Field(alias="messageId")
+    publish_time: str | None = Field(default=None, alias="publishTime")
+
+
+class PushEnvelope(BaseModel):
+    """The body Pub/Sub sends to a push endpoint."""
+
+    message: PushMessage
+    subscription: str
+
+
+def decode_stage_message(message: PushMessage) -> StageMessage | None:
+    """The stage message inside a push, or None if its payload can never be processed."""
+    try:
+        return StageMessage.model_validate_json(base64.b64decode(message.data, validate=True))
+    except (binascii.Error, ValidationError, ValueError):
+        return None
+
+
+def _runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+@router.post(
+    "/pubsub/push",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={400: {"description": "Not a Pub/Sub push envelope."}},
+)
+async def push(envelope: Annotated[PushEnvelope, Body()], request: Request) -> Response:
+    """Run the one stage a Pub/Sub message names; the status code acks or nacks the message."""
+    stage_message = decode_stage_message(envelope.message)
+    if stage_message is None:
+        # Acknowledged: any other answer makes Pub/Sub deliver it again, forever.
+        log.warning(
+            "dropping a message whose payload is not a stage message",
+            extra={"message_id": envelope.message.message_id},
+        )
+        return Response(status_code=status.HTTP_204_NO_CONTENT)
+    outcome = await run_stage(stage_message, _runtime(request))
+    return Response(status_code=_STATUS[outcome])

@@ -1,0 +1,41 @@
+"""Clients built once in the app's lifespan, reached by routes through typed dependencies."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from jobs.publisher import StagePublisher
+from jobs.settings import Settings
+from jobs.store import JobStore
+
+
+@dataclass
+class ServiceState:
+    settings: Settings
+    store: JobStore
+    publisher: StagePublisher
+
+
+def _state(request: Request) -> ServiceState:
+    state: ServiceState = request.app.state.longrun
+    return state
+
+
+def _store(request: Request) -> JobStore:
+    return _state(request).store
+
+
+def _publisher(request: Request) -> StagePublisher:
+    return _state(request).publisher
+
+
+def _settings(request: Request) -> Settings:
+    return _state(request).settings
+
+
+StoreDep = Annotated[JobStore, Depends(_store)]
+PublisherDep = Annotated[StagePublisher, Depends(_publisher)]
+SettingsDep = Annotated[Settings, Depends(_settings)]

@@ -1,0 +1,94 @@
+"""Turning a job request into a recorded, queued job whose first stage is on its way."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from pydantic import ValidationError
+
+from jobs.catalog import PIPELINES, PipelineSpec
+from jobs.errors import InvalidRequest
+from jobs.models import Job, JobRequest, StageMessage, utcnow
+from jobs.problems import FieldError
+from jobs.publisher import StagePublisher
+from jobs.settings import Settings
+from jobs.store import JobStore
+
+log = logging.getLogger(__name__)
+
+
+def _pipeline(name: str) -> PipelineSpec:
+    spec = PIPELINES.get(name)
+    if spec is None:
+        known = ", ".join(sorted(PIPELINES))
+        raise InvalidRequest(
+            f"Unknown pipeline {name!r}; known pipelines: {known}.",
+            code="UNKNOWN_PIPELINE",
+            field="pipeline",
+        )
+    return spec
+
+
+def _validated_input(spec: PipelineSpec, raw: dict[str, Any]) -> dict[str, Any]:
+    try:
+        params = spec.input_model.model_validate(raw)
+    except ValidationError as exc:
+        errors = [
+            FieldError(field=".".join(["input", *map(str, e["loc"])]), message=e["msg"])
+            for e in exc.errors()
+        ]
+        names = ", ".join(sorted({e.field for e in errors}))
+        raise InvalidRequest(
+            f"The input does not fit pipeline {spec.name!r}: {names}.",
+            code="INVALID_INPUT",
+            errors=errors,
+        ) from None
+    dumped: dict[str, Any] = params.model_dump(mode="json")
+    return dumped
+
+
+def plan_job(request: JobRequest, *, job_id: str, owner: str, settings: Settings) -> Job:
+    """Validate the request against its pipeline and build the queued job it describes."""
+    spec = _pipeline(request.pipeline)
+    params = _validated_input(spec, request.input)
+    stages = spec.plan(spec.input_model.model_validate(params))
+    now = utcnow()
+    return Job(
+        job_id=job_id,
+        owner=owner,
+        pipeline=spec.name,
+        input=params,
+        stage=stages[0].name,
+        message=f"Queued: {stages[0].label}",
+        stages=[stage.initial_state() for stage in stages],
+        created_at=now,
+        updated_at=now,
+        expire_at=now + timedelta(days=settings.job_ttl_days),
+    )
+
+
+async def submit_job(
+    request: JobRequest,
+    *,
+    owner: str,
+    store: JobStore,
+    publisher: StagePublisher,
+    settings: Settings,
+) -> Job:
+    """Record the job, then publish its first stage.
+
+    The record is the commitment: if the publish fails the job stays `queued` and the sweeper
+    publishes it later, so the client still gets its job id rather than an error to retry.
+    """
+    job = plan_job(request, job_id=store.new_job_id(), owner=owner, settings=settings)
+    await store.create(job)
+    try:
+        await publisher.publish(StageMessage(job_id=job.job_id, stage=job.stages[0].name))
+    except Exception:
+        log.exception(
+            "publishing the first stage failed; the sweeper will retry it",
+            extra={"job_id": job.job_id},
+        )
+    return job
