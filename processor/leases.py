@@ -17,7 +17,7 @@ from google.cloud import firestore
 
 from jobs.models import ErrorInfo, Job, StageStatus, utcnow
 from jobs.settings import Settings
-from jobs.store import JobStore, job_from_document, stamped
+from jobs.store import JobStore, job_from_document, job_to_document, stamped
 from processor import transitions
 
 
@@ -157,7 +157,8 @@ class Leases:
         """End our attempt: write the run's fields and the job's transition in one transaction.
 
         `job_update` is given the job as it is now (so a cancel requested meanwhile is seen) and
-        returns the fields to write. Raises LeaseLost if the stage is no longer ours.
+        returns the fields to write. Returns the job as written; raises LeaseLost if the stage is
+        no longer ours.
         """
         job_ref = self._store.job_ref(job_id)
         run_ref = self._store.run_ref(job_id, stage)
@@ -168,10 +169,11 @@ class Leases:
             job_snapshot = await job_ref.get(transaction=tx)
             if not self._holds(run, attempt) or not job_snapshot.exists:
                 raise LeaseLost(f"{job_id}/{stage} attempt {attempt}")
-            job = job_from_document(job_snapshot.to_dict() or {})
+            before = job_from_document(job_snapshot.to_dict() or {})
+            fields = job_update(before)
             tx.set(run_ref, run_fields, merge=True)
-            tx.update(job_ref, stamped(job_update(job)))
-            return job
+            tx.update(job_ref, stamped(fields))
+            return job_from_document({**job_to_document(before), **fields})
 
         job: Job = await commit(self._store.client.transaction())
         return job

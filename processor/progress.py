@@ -25,10 +25,10 @@ class ProgressReporter:
         self._loop = asyncio.get_running_loop()
         self._pending: tuple[float, str | None] | None = None
         self._last_write = float("-inf")
-        self._flush: asyncio.Task[None] | None = None
+        self._timer: asyncio.Task[None] | None = None
+        self._writes: set[asyncio.Task[None]] = set()
         self._scheduled = False
         self._closed = False
-        self._writing = False
         self.writes = 0
 
     def report(self, fraction: float, message: str | None = None) -> None:
@@ -38,17 +38,17 @@ class ProgressReporter:
             return
         self._scheduled = True
         if _on_loop(self._loop):
-            self._schedule_flush()
+            self._arm_timer()
         else:
-            self._loop.call_soon_threadsafe(self._schedule_flush)
+            self._loop.call_soon_threadsafe(self._arm_timer)
 
-    def _schedule_flush(self) -> None:
+    def _arm_timer(self) -> None:
         if self._closed:
             return
         delay = max(0.0, self._last_write + self._interval - time.monotonic())
-        self._flush = asyncio.create_task(self._flush_after(delay))
+        self._timer = asyncio.create_task(self._write_after(delay))
 
-    async def _flush_after(self, delay: float) -> None:
+    async def _write_after(self, delay: float) -> None:
         await asyncio.sleep(delay)
         self._scheduled = False
         pending, self._pending = self._pending, None
@@ -56,27 +56,27 @@ class ProgressReporter:
             return
         self._last_write = time.monotonic()
         self.writes += 1
-        self._writing = True
+        task = asyncio.create_task(self._send(*pending))
+        self._writes.add(task)
+        task.add_done_callback(self._writes.discard)
+
+    async def _send(self, fraction: float, message: str | None) -> None:
         try:
-            await self._write(*pending)
+            await self._write(fraction, message)
         except Exception:
             # A lost progress write is not worth failing the stage for; the next one carries on.
             log.warning("progress write failed", exc_info=True)
-        finally:
-            self._writing = False
 
     async def close(self) -> None:
-        """Stop writing: the stage's end is written by the runner, which supersedes any pending."""
+        """Stop writing, and let writes already sent land first: the runner's record of the
+        stage's end comes after them, so none of them can overwrite it."""
         self._closed = True
-        if self._flush is None or self._flush.done():
-            return
-        if self._writing:
-            # Let a write already sent land first, so it cannot overwrite the stage's end.
-            await asyncio.shield(self._flush)
-            return
-        self._flush.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._flush
+        if self._timer is not None and not self._timer.done():
+            self._timer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._timer
+        if self._writes:
+            await asyncio.gather(*self._writes)
 
 
 def _on_loop(loop: asyncio.AbstractEventLoop) -> bool:

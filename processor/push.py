@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from jobs.logs import log_context
 from jobs.models import StageMessage
 from processor.runner import Outcome, Runtime, run_stage
 
@@ -69,5 +70,6 @@ async def push(envelope: Annotated[PushEnvelope, Body()], request: Request) -> R
             extra={"message_id": envelope.message.message_id},
         )
         return Response(status_code=status.HTTP_204_NO_CONTENT)
-    outcome = await run_stage(stage_message, _runtime(request))
+    with log_context(message_id=envelope.message.message_id):
+        outcome = await run_stage(stage_message, _runtime(request))
     return Response(status_code=_STATUS[outcome])

@@ -1,0 +1,163 @@
+"""`longrun dev`: the whole system on one machine, on Google's emulators, kept running.
+
+Starts the Firestore and Pub/Sub emulators, makes the topics and push subscriptions, runs the
+service and the processor, and starts either again if it dies (as Cloud Run would). Stopping it
+stops every process it started.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from deploy.local import emulators
+from deploy.local.processes import (
+    ManagedProcess,
+    StackError,
+    port_is_free,
+    wait_until_ready,
+)
+from deploy.local.topology import Topology, ensure_topology
+from jobs.settings import Settings
+
+log = logging.getLogger(__name__)
+
+AppName = Literal["service", "processor"]
+HOST = "127.0.0.1"
+# Restarts closer together than this are delayed, so a crash loop does not spin the CPU.
+_MIN_RESTART_GAP_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class Ports:
+    firestore: int = 8080
+    pubsub: int = 8085
+    service: int = 8000
+    processor: int = 8001
+
+
+def app_process(
+    app: AppName, port: int, env: dict[str, str], log_dir: Path | None
+) -> ManagedProcess:
+    """The service or the processor under uvicorn, started the way the container starts it."""
+    args = [
+        sys.executable, "-m", "uvicorn", f"{app}.app:create_app", "--factory",
+        "--host", HOST, "--port", str(port), "--timeout-graceful-shutdown", "10",
+    ]  # fmt: skip
+    log_path = log_dir / f"{app}.log" if log_dir else None
+    return ManagedProcess(name=app, args=args, env=env, log_path=log_path)
+
+
+def stack_env(project: str, firestore: str, pubsub: str, **extra: str) -> dict[str, str]:
+    """The environment the apps get: Google's emulator variables plus longrun's settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LONGRUN_")}
+    env.update(
+        GOOGLE_CLOUD_PROJECT=project,
+        FIRESTORE_EMULATOR_HOST=firestore,
+        PUBSUB_EMULATOR_HOST=pubsub,
+        PYTHONUNBUFFERED="1",
+        **extra,
+    )
+    return env
+
+
+@dataclass
+class LocalStack:
+    """The supervisor behind `longrun dev`."""
+
+    say: Callable[[str], None]
+    ports: Ports = field(default_factory=Ports)
+    project: str = "longrun-local"
+    log_dir: Path = Path(".longrun/logs")
+    _emulators: list[emulators.Emulator] = field(default_factory=list)
+    _apps: dict[AppName, ManagedProcess] = field(default_factory=dict)
+
+    def check(self) -> None:
+        """Fail fast, with one clear sentence, when the stack cannot start here."""
+        emulators.check_requirements()
+        for what, port in (
+            ("Firestore emulator", self.ports.firestore),
+            ("Pub/Sub emulator", self.ports.pubsub),
+            ("API", self.ports.service),
+            ("processor", self.ports.processor),
+        ):
+            if not port_is_free(HOST, port):
+                raise StackError(
+                    f"Port {port} (for the {what}) is already in use: "
+                    "stop whatever listens there, or another `longrun dev`."
+                )
+
+    def start(self) -> None:
+        self.check()
+        self.say("Starting the Firestore and Pub/Sub emulators...")
+        firestore = emulators.start_firestore(self.ports.firestore, self.project, self.log_dir)
+        self._emulators.append(firestore)
+        pubsub = emulators.start_pubsub(self.ports.pubsub, self.project, self.log_dir)
+        self._emulators.append(pubsub)
+        env = stack_env(self.project, firestore.host_port, pubsub.host_port)
+        os.environ.update(
+            GOOGLE_CLOUD_PROJECT=self.project,
+            FIRESTORE_EMULATOR_HOST=firestore.host_port,
+            PUBSUB_EMULATOR_HOST=pubsub.host_port,
+        )
+        processor_url = f"http://{HOST}:{self.ports.processor}"
+        ensure_topology(
+            Topology(
+                settings=Settings(),
+                push_endpoint=f"{processor_url}/pubsub/push",
+                dead_letter_endpoint=f"{processor_url}/pubsub/dead-letter",
+            )
+        )
+        apps: list[tuple[AppName, int]] = [
+            ("service", self.ports.service),
+            ("processor", self.ports.processor),
+        ]
+        for app, port in apps:
+            self._apps[app] = app_process(app, port, env, self.log_dir)
+            self._start_app(app)
+        self.say(
+            f"longrun is up: API http://{HOST}:{self.ports.service} "
+            f"(docs at /docs), processor {processor_url}, "
+            f"Firestore {firestore.host_port}, Pub/Sub {pubsub.host_port}; "
+            f"logs in {self.log_dir}/. Ctrl-C stops everything."
+        )
+
+    def _start_app(self, app: AppName) -> None:
+        process = self._apps[app]
+        process.start()
+        port = self.ports.service if app == "service" else self.ports.processor
+        wait_until_ready(f"http://{HOST}:{port}/healthz", process, timeout_seconds=30)
+
+    def supervise(self, stop: threading.Event) -> None:
+        """Restart any app that dies, until `stop` is set."""
+        last_restart: dict[AppName, float] = {}
+        while not stop.wait(0.5):
+            for app, process in self._apps.items():
+                if process.alive:
+                    continue
+                code = process.process.returncode if process.process else None
+                gap = time.monotonic() - last_restart.get(app, float("-inf"))
+                if gap < _MIN_RESTART_GAP_SECONDS:
+                    continue
+                self.say(f"The {app} exited (code {code}); starting it again.")
+                last_restart[app] = time.monotonic()
+                try:
+                    self._start_app(app)
+                except StackError as exc:
+                    self.say(f"The {app} failed to start again: {exc}")
+
+    def stop(self) -> None:
+        """Stop the apps first (so nothing writes to a dying emulator), then the emulators."""
+        for process in self._apps.values():
+            process.stop()
+        for emulator in reversed(self._emulators):
+            emulator.stop()
+        self._apps.clear()
+        self._emulators.clear()
