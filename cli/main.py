@@ -16,7 +16,7 @@ from rich.console import Console
 
 from cli.watch import watch_job
 from deploy.local.processes import StackError
-from deploy.local.stack import LocalStack
+from deploy.local.stack import LocalStack, Ports
 from jobs.models import JobStatus
 from jobs.settings import Settings
 
@@ -30,7 +30,12 @@ ApiOption = Annotated[
 
 
 @app.command()
-def dev() -> None:
+def dev(
+    api_port: Annotated[int, typer.Option(help="Port of the API.")] = 8000,
+    processor_port: Annotated[int, typer.Option(help="Port of the processor.")] = 8001,
+    firestore_port: Annotated[int, typer.Option(help="Port of the Firestore emulator.")] = 8080,
+    pubsub_port: Annotated[int, typer.Option(help="Port of the Pub/Sub emulator.")] = 8085,
+) -> None:
     """Run the whole system locally on Google's emulators, in the foreground."""
     stop = threading.Event()
 
@@ -39,7 +44,10 @@ def dev() -> None:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    stack = LocalStack(say=lambda text: console.print(f"[bold]longrun dev[/]: {text}"))
+    ports = Ports(
+        firestore=firestore_port, pubsub=pubsub_port, service=api_port, processor=processor_port
+    )
+    stack = LocalStack(say=lambda text: console.print(f"[bold]longrun dev[/]: {text}"), ports=ports)
     try:
         stack.check()
         stack.start()

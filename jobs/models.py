@@ -2,11 +2,31 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+# Firestore auto-ids are 20 alphanumerics; a "/" or a reserved "__name__" can never name a job.
+_JOB_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
+STAGE_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+
+
+def is_job_id(value: str) -> bool:
+    """Whether `value` could name a job document at all."""
+    reserved = value.startswith("__") and value.endswith("__")
+    return bool(_JOB_ID.fullmatch(value)) and not reserved
+
+
+def _checked_job_id(value: str) -> str:
+    if not is_job_id(value):
+        raise ValueError("not a job id")
+    return value
+
+
+JobId = Annotated[str, AfterValidator(_checked_job_id)]
 
 
 def utcnow() -> datetime:
@@ -111,8 +131,8 @@ class StageMessage(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    job_id: str = Field(min_length=1, max_length=128)
-    stage: str = Field(min_length=1, max_length=128)
+    job_id: JobId
+    stage: str = Field(pattern=STAGE_PATTERN)
 
 
 class JobRequest(BaseModel):

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Response, status
 
 from jobs.errors import NotFound
-from jobs.models import Job, JobRequest
+from jobs.models import Job, JobRequest, is_job_id
 from jobs.problems import Problem
 from service.auth import UserDep
 from service.deps import PublisherDep, SettingsDep, StoreDep
@@ -40,12 +40,7 @@ async def create_job(
 @router.get("/{job_id}", responses={404: _PROBLEM})
 async def get_job(job_id: str, user: UserDep, store: StoreDep) -> Job:
     """The job document: status, progress, stages, result, artifacts and error."""
-    job = await store.get(job_id) if _plausible_id(job_id) else None
+    job = await store.get(job_id) if is_job_id(job_id) else None
     if job is None or job.owner != user:
         raise NotFound(f"No job {job_id!r}.", code="JOB_NOT_FOUND")
     return job
-
-
-def _plausible_id(job_id: str) -> bool:
-    # Firestore refuses ids with "/" and over 1500 bytes; those can never name a job.
-    return 0 < len(job_id) <= 128 and "/" not in job_id and job_id not in (".", "..")
