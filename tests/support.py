@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 import uuid
@@ -184,3 +185,7 @@ def wait_for_claim(stack: Stack, message_id: str, timeout: float = WAIT_SECONDS)
                 return outcome
         time.sleep(0.05)
     raise AssertionError(f"the processor never handled message {message_id}")
+
+
+# The console script installed beside the interpreter running the tests.
+LONGRUN = str(Path(sys.executable).with_name("longrun"))
