@@ -57,6 +57,12 @@ class DiagnosticInput(BaseModel):
     unit_seconds: float = Field(
         default=0.0, ge=0, le=60, description="Extra wait per unit, for tests that need time."
     )
+    stage_timeout_seconds: float = Field(
+        default=540.0, gt=0, le=86_400, description="Each stage's limit for one attempt."
+    )
+    checkpoint_every: int = Field(
+        default=0, ge=0, description="Save a resumable cursor every N units (0: never)."
+    )
     fail_stage: int | None = Field(
         default=None, ge=1, description="1-based stage that fails, if any."
     )
@@ -64,7 +70,7 @@ class DiagnosticInput(BaseModel):
     fail_attempts: int | None = Field(
         default=None,
         ge=1,
-        description="Transient mode: fail only the first N attempts, then succeed.",
+        description="Fail only the first N attempts of fail_stage, then succeed (None: all).",
     )
 
     @model_validator(mode="after")
@@ -76,7 +82,11 @@ class DiagnosticInput(BaseModel):
 
 def _plan_diagnostic(params: DiagnosticInput) -> list[StageSpec]:
     return [
-        StageSpec(name=f"step-{i}", label=f"Diagnostic step {i} of {params.stages}")
+        StageSpec(
+            name=f"step-{i}",
+            label=f"Diagnostic step {i} of {params.stages}",
+            timeout_seconds=params.stage_timeout_seconds,
+        )
         for i in range(1, params.stages + 1)
     ]
 

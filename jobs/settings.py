@@ -29,6 +29,14 @@ class Settings(BaseSettings):
     lease_seconds: float = Field(default=60.0, gt=0)
     heartbeat_seconds: float = Field(default=15.0, gt=0)
     max_attempts: int = Field(default=5, ge=1)
+    # A push request must end well inside Pub/Sub's 600 s ack deadline; a stage that would run
+    # longer checkpoints and continues in a new delivery once this budget is spent.
+    stage_time_budget_seconds: float = Field(default=480.0, gt=0, le=590)
+    # Pub/Sub's own limit (5..100) before a message goes to the dead-letter topic. It counts
+    # every nack, "busy" answers included, so it sits well above max_attempts.
+    max_delivery_attempts: int = Field(default=20, ge=5, le=100)
+    # A queued job, or a stage with no lease and no message seen, this old is re-published.
+    sweep_stale_seconds: float = Field(default=300.0, ge=0)
     progress_interval_seconds: float = Field(default=1.0, ge=0)
     job_ttl_days: int = Field(default=7, ge=1)
 

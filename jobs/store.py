@@ -36,14 +36,14 @@ class JobStore:
 
     def __init__(self, client: firestore.AsyncClient, settings: Settings) -> None:
         self.client = client
-        self._jobs = client.collection(settings.jobs_collection)
+        self.jobs = client.collection(settings.jobs_collection)
 
     def new_job_id(self) -> str:
         """A Firestore auto-id, made on the client so the id is known before the write."""
-        return str(self._jobs.document().id)
+        return str(self.jobs.document().id)
 
     def job_ref(self, job_id: str) -> firestore.AsyncDocumentReference:
-        ref: firestore.AsyncDocumentReference = self._jobs.document(job_id)
+        ref: firestore.AsyncDocumentReference = self.jobs.document(job_id)
         return ref
 
     def run_ref(self, job_id: str, stage: str) -> firestore.AsyncDocumentReference:

@@ -19,7 +19,7 @@ from jobs.problems import install_problem_handlers, problem_response
 from jobs.publisher import StagePublisher
 from jobs.settings import Settings
 from jobs.store import JobStore, firestore_client
-from processor import push
+from processor import push, tasks
 from processor.leases import Leases
 from processor.pipelines import implementations
 from processor.runner import Runtime
@@ -60,6 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return problem_response(400, "NOT_A_PUSH_ENVELOPE", "The body is not a Pub/Sub push.")
 
     app.include_router(push.router)
+    app.include_router(tasks.router)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

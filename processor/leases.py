@@ -1,12 +1,12 @@
 """Stage leases: who may run a stage now, claimed and released in Firestore transactions.
 
-The lease lives in `jobs/{id}/runs/{stage}`, not in the job document, so that heartbeats never
-wake the clients listening to the job. Every transaction here also writes the job document's
-matching transition, so the two never disagree.
+Every transaction here also writes the job document's matching transition, so the lease and what
+clients see never disagree.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -15,18 +15,11 @@ from typing import Any
 
 from google.cloud import firestore
 
-from jobs.models import ErrorInfo, Job, StageStatus, utcnow
+from jobs import transitions
+from jobs.models import Job, StageStatus, utcnow
+from jobs.runs import RunStatus, attempts_left, exhausted_error, lease_is_live, released
 from jobs.settings import Settings
 from jobs.store import JobStore, job_from_document, job_to_document, stamped
-from processor import transitions
-
-
-class RunStatus(StrEnum):
-    RUNNING = "running"
-    RETRYING = "retrying"
-    DONE = "done"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
 
 
 class ClaimOutcome(StrEnum):
@@ -39,12 +32,23 @@ class ClaimOutcome(StrEnum):
     EXHAUSTED = "exhausted"  # no attempts left; this claim failed the job
 
 
+@dataclass(frozen=True)
+class Lease:
+    """One claim of one stage: `lease_id` tells this claim from every other, even our own."""
+
+    job_id: str
+    stage: str
+    lease_id: str
+    attempt: int
+    final_attempt: int  # a transient failure of this attempt fails the job
+
+
 @dataclass
 class Claim:
     outcome: ClaimOutcome
     job: Job | None = None
     index: int = 0
-    attempt: int = 0
+    lease: Lease | None = None
     cursor: Any = None
     republish: str | None = None
 
@@ -54,16 +58,6 @@ class LeaseLost(Exception):
 
 
 JobUpdate = Callable[[Job], dict[str, Any]]
-
-
-def _released(status: RunStatus, **fields: Any) -> dict[str, Any]:
-    return {
-        "status": status.value,
-        "lease_owner": None,
-        "lease_expires_at": None,
-        "updated_at": utcnow(),
-        **fields,
-    }
 
 
 class Leases:
@@ -90,54 +84,56 @@ class Leases:
                 return Claim(ClaimOutcome.GONE)
             if job.status.terminal:
                 return Claim(ClaimOutcome.TERMINAL, job=job, index=index)
-            run_snapshot = await run_ref.get(transaction=tx)
-            run = run_snapshot.to_dict() or {}
+            run = (await run_ref.get(transaction=tx)).to_dict() or {}
             if run.get("status") == RunStatus.DONE:
-                return Claim(
-                    ClaimOutcome.DONE, job=job, index=index, republish=_to_republish(job, index)
-                )
+                republish = _to_republish(job, index)
+                return Claim(ClaimOutcome.DONE, job=job, index=index, republish=republish)
             now = utcnow()
             if job.cancel_requested:
                 tx.update(job_ref, stamped(transitions.job_cancelled(job, index, now)))
                 return Claim(ClaimOutcome.CANCELLED, job=job, index=index)
-            expires = run.get("lease_expires_at")
-            if run.get("lease_owner") and expires is not None and expires > now:
+            if lease_is_live(run, now):
                 return Claim(ClaimOutcome.BUSY, job=job, index=index)
             attempts = int(run.get("attempts", 0))
-            if attempts >= self._settings.max_attempts:
+            resuming = run.get("status") == RunStatus.CONTINUING
+            if not resuming and attempts_left(run, self._settings.max_attempts) <= 0:
                 error = exhausted_error(stage, attempts)
                 tx.update(job_ref, stamped(transitions.stage_failed(job, index, error, now)))
-                tx.set(run_ref, _released(RunStatus.FAILED), merge=True)
+                tx.set(run_ref, released(RunStatus.FAILED), merge=True)
                 return Claim(ClaimOutcome.EXHAUSTED, job=job, index=index)
-            lease = {
-                "status": RunStatus.RUNNING.value,
-                "lease_owner": self.owner,
-                "lease_expires_at": now + timedelta(seconds=self._settings.lease_seconds),
-                "attempts": attempts + 1,
-                "started_at": run.get("started_at") or now,
-                "updated_at": now,
-            }
-            tx.set(run_ref, lease, merge=True)
-            tx.update(job_ref, stamped(transitions.stage_started(job, index, attempts + 1, now)))
+            attempt = attempts if resuming else attempts + 1
+            final = int(run.get("retry_base", 0)) + self._settings.max_attempts
+            lease = Lease(job_id, stage, uuid.uuid4().hex, attempt, final)
+            tx.set(run_ref, self._lease_fields(run, lease, now), merge=True)
+            started = transitions.stage_started(job, index, attempt, now, resumed=resuming)
+            tx.update(job_ref, stamped(started))
             return Claim(
-                ClaimOutcome.CLAIMED,
-                job=job,
-                index=index,
-                attempt=attempts + 1,
-                cursor=run.get("cursor"),
+                ClaimOutcome.CLAIMED, job=job, index=index, lease=lease, cursor=run.get("cursor")
             )
 
         claim: Claim = await attempt_claim(self._store.client.transaction())
         return claim
 
-    async def heartbeat(self, job_id: str, stage: str, attempt: int) -> bool:
+    def _lease_fields(self, run: dict[str, Any], lease: Lease, now: Any) -> dict[str, Any]:
+        return {
+            "status": RunStatus.RUNNING.value,
+            "lease_owner": self.owner,
+            "lease_id": lease.lease_id,
+            "lease_expires_at": now + timedelta(seconds=self._settings.lease_seconds),
+            "attempts": lease.attempt,
+            "deliveries": int(run.get("deliveries", 0)) + 1,
+            "started_at": run.get("started_at") or now,
+            "updated_at": now,
+        }
+
+    async def heartbeat(self, lease: Lease) -> bool:
         """Extend our lease; False once it is no longer ours."""
-        run_ref = self._store.run_ref(job_id, stage)
+        run_ref = self._store.run_ref(lease.job_id, lease.stage)
 
         @firestore.async_transactional
         async def extend(tx: firestore.AsyncTransaction) -> bool:
             run = (await run_ref.get(transaction=tx)).to_dict() or {}
-            if not self._holds(run, attempt):
+            if not self._holds(run, lease):
                 return False
             expires = utcnow() + timedelta(seconds=self._settings.lease_seconds)
             tx.update(run_ref, {"lease_expires_at": expires})
@@ -146,29 +142,22 @@ class Leases:
         held: bool = await extend(self._store.client.transaction())
         return held
 
-    async def finish(
-        self,
-        job_id: str,
-        stage: str,
-        attempt: int,
-        run_fields: dict[str, Any],
-        job_update: JobUpdate,
-    ) -> Job:
-        """End our attempt: write the run's fields and the job's transition in one transaction.
+    async def finish(self, lease: Lease, run_fields: dict[str, Any], job_update: JobUpdate) -> Job:
+        """End our lease: write the run's fields and the job's transition in one transaction.
 
         `job_update` is given the job as it is now (so a cancel requested meanwhile is seen) and
         returns the fields to write. Returns the job as written; raises LeaseLost if the stage is
         no longer ours.
         """
-        job_ref = self._store.job_ref(job_id)
-        run_ref = self._store.run_ref(job_id, stage)
+        job_ref = self._store.job_ref(lease.job_id)
+        run_ref = self._store.run_ref(lease.job_id, lease.stage)
 
         @firestore.async_transactional
         async def commit(tx: firestore.AsyncTransaction) -> Job:
             run = (await run_ref.get(transaction=tx)).to_dict() or {}
             job_snapshot = await job_ref.get(transaction=tx)
-            if not self._holds(run, attempt) or not job_snapshot.exists:
-                raise LeaseLost(f"{job_id}/{stage} attempt {attempt}")
+            if not self._holds(run, lease) or not job_snapshot.exists:
+                raise LeaseLost(f"{lease.job_id}/{lease.stage}")
             before = job_from_document(job_snapshot.to_dict() or {})
             fields = job_update(before)
             tx.set(run_ref, run_fields, merge=True)
@@ -178,51 +167,25 @@ class Leases:
         job: Job = await commit(self._store.client.transaction())
         return job
 
-    async def checkpoint(self, job_id: str, stage: str, attempt: int, cursor: Any) -> None:
-        """Save a stage cursor for a later attempt to resume from, while we hold the lease."""
-        run_ref = self._store.run_ref(job_id, stage)
+    async def checkpoint(self, lease: Lease, cursor: Any) -> None:
+        """Save a stage cursor for a later delivery to resume from, while we hold the lease."""
+        run_ref = self._store.run_ref(lease.job_id, lease.stage)
 
         @firestore.async_transactional
         async def save(tx: firestore.AsyncTransaction) -> None:
             run = (await run_ref.get(transaction=tx)).to_dict() or {}
-            if not self._holds(run, attempt):
-                raise LeaseLost(f"{job_id}/{stage} attempt {attempt}")
+            if not self._holds(run, lease):
+                raise LeaseLost(f"{lease.job_id}/{lease.stage}")
             tx.update(run_ref, {"cursor": cursor, "updated_at": utcnow()})
 
         await save(self._store.client.transaction())
 
-    def _holds(self, run: dict[str, Any], attempt: int) -> bool:
+    def _holds(self, run: dict[str, Any], lease: Lease) -> bool:
         return (
             run.get("lease_owner") == self.owner
-            and run.get("attempts") == attempt
+            and run.get("lease_id") == lease.lease_id
             and run.get("status") == RunStatus.RUNNING
         )
-
-
-def done_fields(output: Any) -> dict[str, Any]:
-    now = utcnow()
-    return _released(RunStatus.DONE, output=output, finished_at=now, cursor=None)
-
-
-def failed_fields(error: ErrorInfo) -> dict[str, Any]:
-    return _released(RunStatus.FAILED, last_error=error.model_dump(), finished_at=utcnow())
-
-
-def cancelled_fields() -> dict[str, Any]:
-    return _released(RunStatus.CANCELLED, finished_at=utcnow())
-
-
-def retry_fields(error: ErrorInfo) -> dict[str, Any]:
-    return _released(RunStatus.RETRYING, last_error=error.model_dump())
-
-
-def exhausted_error(stage: str, attempts: int) -> ErrorInfo:
-    return ErrorInfo(
-        code="RETRIES_EXHAUSTED",
-        message=f"Gave up after {attempts} attempts.",
-        retryable=False,
-        stage=stage,
-    )
 
 
 def _to_republish(job: Job, index: int) -> str | None:

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from jobs.logs import log_context
 from jobs.models import StageMessage
+from processor.deadletter import fail_undelivered
 from processor.runner import Outcome, Runtime, run_stage
 
 log = logging.getLogger(__name__)
@@ -55,13 +56,7 @@ def _runtime(request: Request) -> Runtime:
     return runtime
 
 
-@router.post(
-    "/pubsub/push",
-    status_code=status.HTTP_204_NO_CONTENT,
-    responses={400: {"description": "Not a Pub/Sub push envelope."}},
-)
-async def push(envelope: Annotated[PushEnvelope, Body()], request: Request) -> Response:
-    """Run the one stage a Pub/Sub message names; the status code acks or nacks the message."""
+def _stage_message(envelope: PushEnvelope) -> StageMessage | None:
     stage_message = decode_stage_message(envelope.message)
     if stage_message is None:
         # Acknowledged: any other answer makes Pub/Sub deliver it again, forever.
@@ -69,7 +64,33 @@ async def push(envelope: Annotated[PushEnvelope, Body()], request: Request) -> R
             "dropping a message whose payload is not a stage message",
             extra={"message_id": envelope.message.message_id},
         )
+    return stage_message
+
+
+@router.post(
+    "/pubsub/push",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={400: {"description": "Not a Pub/Sub push envelope."}},
+)
+async def push(envelope: Annotated[PushEnvelope, Body()], request: Request) -> Response:
+    """Run the one stage a Pub/Sub message names; the status code acks or nacks the message."""
+    stage_message = _stage_message(envelope)
+    if stage_message is None:
         return Response(status_code=status.HTTP_204_NO_CONTENT)
     with log_context(message_id=envelope.message.message_id):
         outcome = await run_stage(stage_message, _runtime(request))
     return Response(status_code=_STATUS[outcome])
+
+
+@router.post(
+    "/pubsub/dead-letter",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={400: {"description": "Not a Pub/Sub push envelope."}},
+)
+async def dead_letter(envelope: Annotated[PushEnvelope, Body()], request: Request) -> Response:
+    """A stage message Pub/Sub gave up on: fail its job unless the job no longer waits on it."""
+    stage_message = _stage_message(envelope)
+    if stage_message is not None:
+        with log_context(message_id=envelope.message.message_id):
+            await fail_undelivered(_runtime(request).store, stage_message)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,7 +1,8 @@
 """Run one delivery of one stage: claim it, run it under a lease, commit, publish what is next.
 
-This is the one wrapper around every stage (leases, heartbeats, timeouts, progress, error
-mapping), and it knows nothing about HTTP: the push route only maps its Outcome to a status code.
+This is the one wrapper around every stage (leases, heartbeats, time limits, continuations,
+progress, error mapping), and it knows nothing about HTTP: the push route only maps its Outcome
+to a status code.
 """
 
 from __future__ import annotations
@@ -11,33 +12,30 @@ import contextlib
 import logging
 import shutil
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from jobs import transitions
 from jobs.catalog import PIPELINES, StageSpec
 from jobs.errors import JobCancelled, LongrunError, PermanentError
 from jobs.logs import log_context
 from jobs.models import ErrorInfo, Job, StageMessage, utcnow
 from jobs.publisher import StagePublisher
-from jobs.settings import Settings
-from jobs.store import JobStore
-from processor import transitions
-from processor.context import StageContext
-from processor.leases import (
-    Claim,
-    ClaimOutcome,
-    JobUpdate,
-    LeaseLost,
-    Leases,
+from jobs.runs import (
     cancelled_fields,
+    continuing_fields,
     done_fields,
     exhausted_error,
     failed_fields,
     retry_fields,
 )
+from jobs.settings import Settings
+from jobs.store import JobStore
+from processor.context import StageContext
+from processor.leases import Claim, ClaimOutcome, JobUpdate, Lease, LeaseLost, Leases
 from processor.pipelines import PipelineImpl, StageFn
 from processor.progress import ProgressReporter
 
@@ -64,100 +62,6 @@ class Runtime:
     pipelines: dict[str, PipelineImpl]
 
 
-async def run_stage(message: StageMessage, runtime: Runtime) -> Outcome:
-    """Handle one delivery of a stage message; safe to call any number of times for one message."""
-    with log_context(job_id=message.job_id, stage=message.stage):
-        claim = await runtime.leases.claim(message.job_id, message.stage)
-        log.info("claim %s", claim.outcome.value, extra={"attempt": claim.attempt})
-        match claim.outcome:
-            case ClaimOutcome.CLAIMED:
-                return await _execute(message, claim, runtime)
-            case ClaimOutcome.BUSY:
-                return Outcome.BUSY
-            case ClaimOutcome.DONE if claim.republish:
-                await _publish(runtime, message.job_id, claim.republish)
-        return Outcome.ACK
-
-
-async def _execute(message: StageMessage, claim: Claim, runtime: Runtime) -> Outcome:
-    assert claim.job is not None
-    job, index, attempt = claim.job, claim.index, claim.attempt
-    finish = _Finisher(runtime, message, attempt)
-    impl = runtime.pipelines.get(job.pipeline)
-    function = impl.stage(message.stage) if impl else None
-    if impl is None or function is None:
-        error = ErrorInfo(
-            code="UNKNOWN_STAGE",
-            message=f"This processor cannot run {job.pipeline}/{message.stage}.",
-            stage=message.stage,
-        )
-        return await finish.failed(error)
-    outputs = await runtime.store.stage_outputs(job.job_id, [s.name for s in job.stages[:index]])
-    try:
-        output = await _run_under_lease(function, job, claim, outputs, runtime)
-    except LeaseLost:
-        log.warning("lease lost; another attempt owns the stage now")
-        return Outcome.ACK
-    except JobCancelled:
-        return await finish.cancelled(index)
-    except PermanentError as exc:
-        return await finish.failed(_error_info(exc, message.stage, retryable=False))
-    except Exception as exc:
-        log.warning("attempt %d failed", attempt, exc_info=True)
-        return await finish.transient(_error_info(exc, message.stage, retryable=True), index)
-    result = impl.result({**outputs, message.stage: output})
-    return await finish.succeeded(output, result)
-
-
-async def _run_under_lease(
-    function: StageFn,
-    job: Job,
-    claim: Claim,
-    outputs: dict[str, Any],
-    runtime: Runtime,
-) -> Any:
-    """Run the stage body with a heartbeat keeping the lease, its time limit, and progress."""
-    stage = job.stages[claim.index]
-    spec = _stage_spec(job, stage.name)
-    reporter = ProgressReporter(
-        _progress_writer(runtime.store, job, claim.index),
-        runtime.settings.progress_interval_seconds,
-    )
-    async with _scratch_dir() as scratch:
-        context = StageContext(
-            job_id=job.job_id,
-            stage=stage.name,
-            input=job.input,
-            outputs=outputs,
-            attempt=claim.attempt,
-            cursor=claim.cursor,
-            scratch_dir=scratch,
-            log=logging.LoggerAdapter(logging.getLogger(f"longrun.stage.{job.pipeline}")),
-            _reporter=reporter,
-            _read_cancel_requested=lambda: _cancel_requested(runtime.store, job.job_id),
-            _save_cursor=lambda state: runtime.leases.checkpoint(
-                job.job_id, stage.name, claim.attempt, state
-            ),
-        )
-        body = asyncio.create_task(function(context))
-        heartbeat = asyncio.create_task(
-            _heartbeat(runtime, job.job_id, stage.name, claim.attempt, body)
-        )
-        try:
-            async with asyncio.timeout(spec.timeout_seconds):
-                return await body
-        except TimeoutError:
-            raise _StageTimeout(spec.timeout_seconds) from None
-        except asyncio.CancelledError:
-            if heartbeat.done() and heartbeat.result() is False:
-                raise LeaseLost(f"{job.job_id}/{stage.name}") from None
-            raise
-        finally:
-            heartbeat.cancel()
-            body.cancel()
-            await reporter.close()
-
-
 class _StageTimeout(LongrunError):
     code = "STAGE_TIMEOUT"
 
@@ -165,23 +69,148 @@ class _StageTimeout(LongrunError):
         super().__init__(f"The stage ran past its limit of {seconds:g} s.")
 
 
-async def _heartbeat(
-    runtime: Runtime, job_id: str, stage: str, attempt: int, body: asyncio.Task[Any]
-) -> bool:
-    """Extend the lease until cancelled; if it is lost, stop the stage body and return False."""
+class _BudgetSpent(Exception):
+    """The delivery's time budget ran out after the stage saved a cursor: continue later."""
+
+
+async def run_stage(message: StageMessage, runtime: Runtime) -> Outcome:
+    """Handle one delivery of a stage message; safe to call any number of times for one message."""
+    with log_context(job_id=message.job_id, stage=message.stage):
+        claim = await runtime.leases.claim(message.job_id, message.stage)
+        attempt = claim.lease.attempt if claim.lease else None
+        log.info("claim %s", claim.outcome.value, extra={"attempt": attempt})
+        match claim.outcome:
+            case ClaimOutcome.CLAIMED:
+                return await _execute(claim, runtime)
+            case ClaimOutcome.BUSY:
+                return Outcome.BUSY
+            case ClaimOutcome.DONE if claim.republish:
+                await _publish(runtime, message.job_id, claim.republish)
+        return Outcome.ACK
+
+
+async def _execute(claim: Claim, runtime: Runtime) -> Outcome:
+    assert claim.job is not None
+    assert claim.lease is not None
+    job, lease = claim.job, claim.lease
+    finish = _Finisher(runtime, lease)
+    impl = runtime.pipelines.get(job.pipeline)
+    function = impl.stage(lease.stage) if impl else None
+    if impl is None or function is None:
+        message = f"This processor cannot run {job.pipeline}/{lease.stage}."
+        return await finish.failed(ErrorInfo(code="UNKNOWN_STAGE", message=message))
+    outputs = await runtime.store.stage_outputs(
+        job.job_id, [s.name for s in job.stages[: claim.index]]
+    )
+    segment = _Segment(runtime, job, claim, outputs)
+    try:
+        output = await segment.run(function)
+    except LeaseLost:
+        log.warning("lease lost; another attempt owns the stage now")
+        return Outcome.ACK
+    except JobCancelled:
+        return await finish.cancelled()
+    except _BudgetSpent:
+        return await finish.continuing()
+    except PermanentError as exc:
+        return await finish.failed(_error_info(exc, retryable=False))
+    except asyncio.CancelledError:
+        # The instance is shutting down (uvicorn cancels requests after its grace period):
+        # hand the stage back at once instead of leaving the lease to expire.
+        await asyncio.shield(finish.interrupted(segment.checkpointed))
+        raise
+    except Exception as exc:
+        log.warning("attempt %d failed", lease.attempt, exc_info=True)
+        return await finish.transient(_error_info(exc, retryable=True))
+    result = impl.result({**outputs, lease.stage: output})
+    return await finish.succeeded(output, result)
+
+
+class _Segment:
+    """One delivery's run of a stage body: lease kept alive, time-limited, progress written."""
+
+    def __init__(self, runtime: Runtime, job: Job, claim: Claim, outputs: dict[str, Any]) -> None:
+        assert claim.lease is not None
+        self._runtime = runtime
+        self._job = job
+        self._claim = claim
+        self._lease = claim.lease
+        self._outputs = outputs
+        self.checkpointed = False
+
+    async def _checkpoint(self, cursor: Any) -> None:
+        await self._runtime.leases.checkpoint(self._lease, cursor)
+        self.checkpointed = True
+
+    async def run(self, function: StageFn) -> Any:
+        settings = self._runtime.settings
+        spec = _stage_spec(self._job, self._lease.stage)
+        budget = settings.stage_time_budget_seconds
+        limit = min(spec.timeout_seconds, budget)
+        reporter = ProgressReporter(
+            _progress_writer(self._runtime.store, self._job, self._claim.index),
+            settings.progress_interval_seconds,
+        )
+        async with _scratch_dir() as scratch:
+            body = asyncio.create_task(function(self._context(reporter, scratch)))
+            heartbeat = asyncio.create_task(_heartbeat(self._runtime, self._lease, body))
+            try:
+                async with asyncio.timeout(limit):
+                    return await body
+            except TimeoutError:
+                if budget < spec.timeout_seconds and self.checkpointed:
+                    raise _BudgetSpent from None
+                raise _StageTimeout(limit) from None
+            except asyncio.CancelledError:
+                if heartbeat.done() and _current_task_cancelling() == 0:
+                    raise LeaseLost(self._lease.stage) from None
+                raise
+            finally:
+                heartbeat.cancel()
+                body.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await body
+                await reporter.close()
+
+    def _context(self, reporter: ProgressReporter, scratch: Path) -> StageContext:
+        job, lease = self._job, self._lease
+        return StageContext(
+            job_id=job.job_id,
+            stage=lease.stage,
+            input=job.input,
+            outputs=self._outputs,
+            attempt=lease.attempt,
+            cursor=self._claim.cursor,
+            scratch_dir=scratch,
+            log=logging.LoggerAdapter(logging.getLogger(f"longrun.stage.{job.pipeline}")),
+            _reporter=reporter,
+            _read_cancel_requested=lambda: _cancel_requested(self._runtime.store, job.job_id),
+            _save_cursor=self._checkpoint,
+        )
+
+
+def _current_task_cancelling() -> int:
+    task = asyncio.current_task()
+    return task.cancelling() if task else 0
+
+
+async def _heartbeat(runtime: Runtime, lease: Lease, body: asyncio.Task[Any]) -> None:
+    """Extend the lease until cancelled; if it is lost, stop the stage body."""
     while True:
         await asyncio.sleep(runtime.settings.heartbeat_seconds)
         try:
-            held = await runtime.leases.heartbeat(job_id, stage, attempt)
+            held = await runtime.leases.heartbeat(lease)
         except Exception:
             log.warning("heartbeat failed; will try again", exc_info=True)
             continue
         if not held:
             body.cancel()
-            return False
+            return
 
 
-def _progress_writer(store: JobStore, job: Job, index: int) -> Any:
+def _progress_writer(
+    store: JobStore, job: Job, index: int
+) -> Callable[[float, str | None], Awaitable[None]]:
     async def write(fraction: float, message: str | None) -> None:
         await store.update(
             job.job_id, transitions.stage_progressed(job, index, fraction, message, utcnow())
@@ -212,11 +241,11 @@ def _stage_spec(job: Job, stage: str) -> StageSpec:
     raise PermanentError(f"Stage {stage!r} is not part of this job's plan.", code="UNKNOWN_STAGE")
 
 
-def _error_info(exc: Exception, stage: str, *, retryable: bool) -> ErrorInfo:
+def _error_info(exc: Exception, *, retryable: bool) -> ErrorInfo:
     if isinstance(exc, LongrunError):
-        return ErrorInfo(code=exc.code, message=exc.message, retryable=retryable, stage=stage)
+        return ErrorInfo(code=exc.code, message=exc.message, retryable=retryable)
     text = f"Unexpected {type(exc).__name__}: {exc}"[:_MAX_ERROR_TEXT]
-    return ErrorInfo(code="TRANSIENT", message=text, retryable=retryable, stage=stage)
+    return ErrorInfo(code="TRANSIENT", message=text, retryable=retryable)
 
 
 async def _publish(runtime: Runtime, job_id: str, stage: str) -> None:
@@ -224,67 +253,92 @@ async def _publish(runtime: Runtime, job_id: str, stage: str) -> None:
 
 
 class _Finisher:
-    """Ends one attempt: the run document and the job's transition in one transaction."""
+    """Ends one lease: the run document and the job's transition in one transaction."""
 
-    def __init__(self, runtime: Runtime, message: StageMessage, attempt: int) -> None:
+    def __init__(self, runtime: Runtime, lease: Lease) -> None:
         self._runtime = runtime
-        self._message = message
-        self._attempt = attempt
+        self._lease = lease
 
     async def _finish(self, run_fields: dict[str, Any], update: JobUpdate) -> Job | None:
         try:
-            return await self._runtime.leases.finish(
-                self._message.job_id, self._message.stage, self._attempt, run_fields, update
-            )
+            return await self._runtime.leases.finish(self._lease, run_fields, update)
         except LeaseLost:
             log.warning("lease lost before the attempt could be recorded; the new owner decides")
             return None
 
-    async def succeeded(self, output: Any, result: dict[str, Any]) -> Outcome:
-        stage = self._message.stage
+    def _index(self, job: Job) -> int:
+        index = job.stage_index(self._lease.stage)
+        assert index is not None, "a claimed stage belongs to its job"
+        return index
 
+    async def succeeded(self, output: Any, result: dict[str, Any]) -> Outcome:
         def update(job: Job) -> dict[str, Any]:
-            index = _index(job, stage)
-            fields = transitions.stage_succeeded(job, index, utcnow(), result=result)
-            if job.cancel_requested and fields.get("status") is None:
+            fields = transitions.stage_succeeded(job, self._index(job), utcnow(), result=result)
+            if job.cancel_requested and "status" not in fields:
                 fields.update(transitions.job_cancelled(job, None, utcnow()))
             return fields
 
         job = await self._finish(done_fields(output), update)
         if job is not None and not job.status.terminal and job.stage is not None:
             await _publish(self._runtime, job.job_id, job.stage)
-        log.info("stage succeeded", extra={"attempt": self._attempt})
+        log.info("stage succeeded", extra={"attempt": self._lease.attempt})
         return Outcome.ACK
 
     async def failed(self, error: ErrorInfo) -> Outcome:
-        stage = self._message.stage
+        error = error.model_copy(update={"stage": self._lease.stage})
         await self._finish(
             failed_fields(error),
-            lambda job: transitions.stage_failed(job, _index(job, stage), error, utcnow()),
+            lambda job: transitions.stage_failed(job, self._index(job), error, utcnow()),
         )
-        log.info("stage failed: %s", error.code, extra={"attempt": self._attempt})
+        log.info("stage failed: %s", error.code, extra={"attempt": self._lease.attempt})
         return Outcome.ACK
 
-    async def cancelled(self, index: int) -> Outcome:
+    async def cancelled(self) -> Outcome:
         await self._finish(
-            cancelled_fields(), lambda job: transitions.job_cancelled(job, index, utcnow())
+            cancelled_fields(),
+            lambda job: transitions.job_cancelled(job, self._index(job), utcnow()),
         )
-        log.info("stage cancelled", extra={"attempt": self._attempt})
+        log.info("stage cancelled", extra={"attempt": self._lease.attempt})
         return Outcome.ACK
 
-    async def transient(self, error: ErrorInfo, index: int) -> Outcome:
-        if self._attempt >= self._runtime.settings.max_attempts:
-            final = exhausted_error(self._message.stage, self._attempt)
-            final.message = f"{final.message} Last error: {error.message}"
-            return await self.failed(final)
+    async def continuing(self) -> Outcome:
+        job = await self._finish(
+            continuing_fields(),
+            lambda job: transitions.stage_continuing(job, self._index(job), utcnow()),
+        )
+        if job is not None:
+            await _publish(self._runtime, job.job_id, self._lease.stage)
+        log.info("stage continues in a new delivery", extra={"attempt": self._lease.attempt})
+        return Outcome.ACK
+
+    async def transient(self, error: ErrorInfo) -> Outcome:
+        error = error.model_copy(update={"stage": self._lease.stage})
+        if self._lease.attempt >= self._lease.final_attempt:
+            return await self.failed(
+                exhausted_error(self._lease.stage, self._lease.attempt, error.message)
+            )
         await self._finish(
             retry_fields(error),
-            lambda job: transitions.stage_retrying(job, index, error, utcnow()),
+            lambda job: transitions.stage_retrying(job, self._index(job), error, utcnow()),
         )
         return Outcome.RETRY
 
-
-def _index(job: Job, stage: str) -> int:
-    index = job.stage_index(stage)
-    assert index is not None, "a claimed stage belongs to its job"
-    return index
+    async def interrupted(self, checkpointed: bool) -> None:
+        """Release the lease of a stage stopped by shutdown, so its redelivery starts at once."""
+        if checkpointed:
+            await self._finish(
+                continuing_fields(),
+                lambda job: transitions.stage_continuing(job, self._index(job), utcnow()),
+            )
+        else:
+            error = ErrorInfo(
+                code="INTERRUPTED",
+                message="The processor shut down during the stage.",
+                retryable=True,
+                stage=self._lease.stage,
+            )
+            await self._finish(
+                retry_fields(error),
+                lambda job: transitions.stage_retrying(job, self._index(job), error, utcnow()),
+            )
+        log.warning("stage interrupted by shutdown; lease released")

@@ -41,9 +41,11 @@ class Stack:
     def api(self) -> httpx.Client:
         return httpx.Client(base_url=self.api_url, timeout=30)
 
-    def start_processor(self) -> None:
+    def start_processor(self, grace_seconds: float = 8) -> None:
         """(Re)start the processor on its port, e.g. after a test killed it."""
-        self.processor = app_process("processor", self.processor_port, self.env, self.log_dir)
+        self.processor = app_process(
+            "processor", self.processor_port, self.env, self.log_dir, grace_seconds
+        )
         self.processor.start()
         wait_until_ready(f"{self.processor_url}/healthz", self.processor, WAIT_SECONDS)
 

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+import httpx
+
 from deploy.local import emulators
 from deploy.local.processes import (
     ManagedProcess,
@@ -33,6 +35,8 @@ AppName = Literal["service", "processor"]
 HOST = "127.0.0.1"
 # Restarts closer together than this are delayed, so a crash loop does not spin the CPU.
 _MIN_RESTART_GAP_SECONDS = 2.0
+# Cloud Scheduler calls the sweeper each minute in production; the local stack does the same.
+SWEEP_EVERY_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -44,12 +48,16 @@ class Ports:
 
 
 def app_process(
-    app: AppName, port: int, env: dict[str, str], log_dir: Path | None
+    app: AppName,
+    port: int,
+    env: dict[str, str],
+    log_dir: Path | None,
+    grace_seconds: float = 8,
 ) -> ManagedProcess:
     """The service or the processor under uvicorn, started the way the container starts it."""
     args = [
         sys.executable, "-m", "uvicorn", f"{app}.app:create_app", "--factory",
-        "--host", HOST, "--port", str(port), "--timeout-graceful-shutdown", "10",
+        "--host", HOST, "--port", str(port), "--timeout-graceful-shutdown", f"{grace_seconds:g}",
     ]  # fmt: skip
     log_path = log_dir / f"{app}.log" if log_dir else None
     return ManagedProcess(name=app, args=args, env=env, log_path=log_path)
@@ -136,9 +144,13 @@ class LocalStack:
         wait_until_ready(f"http://{HOST}:{port}/healthz", process, timeout_seconds=30)
 
     def supervise(self, stop: threading.Event) -> None:
-        """Restart any app that dies, until `stop` is set."""
+        """Restart any app that dies, and call the sweeper each minute, until `stop` is set."""
         last_restart: dict[AppName, float] = {}
+        last_sweep = time.monotonic()
         while not stop.wait(0.5):
+            if time.monotonic() - last_sweep >= SWEEP_EVERY_SECONDS:
+                last_sweep = time.monotonic()
+                self._sweep()
             for app, process in self._apps.items():
                 if process.alive:
                     continue
@@ -152,6 +164,16 @@ class LocalStack:
                     self._start_app(app)
                 except StackError as exc:
                     self.say(f"The {app} failed to start again: {exc}")
+
+    def _sweep(self) -> None:
+        url = f"http://{HOST}:{self.ports.processor}/tasks/sweep"
+        try:
+            republished = httpx.post(url, timeout=30).raise_for_status().json()["republished"]
+        except httpx.HTTPError as exc:
+            self.say(f"The sweep failed: {exc}")
+            return
+        if republished:
+            self.say(f"The sweeper re-published {len(republished)} abandoned stage(s).")
 
     def stop(self) -> None:
         """Stop the apps first (so nothing writes to a dying emulator), then the emulators."""

@@ -17,9 +17,6 @@ from jobs.settings import Settings
 
 # A push request is also bounded by the ack deadline; 600 s is Pub/Sub's maximum.
 ACK_DEADLINE_SECONDS = 600
-# Counts every delivery, nacks for "busy" included, so it sits well above max_attempts: the
-# processor gives up on a stage itself, and the dead letter is for messages it never answered.
-MAX_DELIVERY_ATTEMPTS = 20
 
 
 @dataclass(frozen=True)
@@ -53,6 +50,7 @@ def ensure_topology(topology: Topology) -> None:
             topic=settings.stages_topic_path,
             endpoint=topology.push_endpoint,
             dead_letter_topic=settings.dead_letter_topic_path,
+            max_delivery_attempts=settings.max_delivery_attempts,
         )
         _ensure_push(
             subscriber,
@@ -61,6 +59,7 @@ def ensure_topology(topology: Topology) -> None:
             topic=settings.dead_letter_topic_path,
             endpoint=topology.dead_letter_endpoint,
             dead_letter_topic=None,
+            max_delivery_attempts=settings.max_delivery_attempts,
         )
     finally:
         subscriber.close()
@@ -75,6 +74,7 @@ def _ensure_push(
     topic: str,
     endpoint: str,
     dead_letter_topic: str | None,
+    max_delivery_attempts: int,
 ) -> None:
     path = subscriber.subscription_path(project, name)
     request: dict[str, object] = {
@@ -90,7 +90,7 @@ def _ensure_push(
     if dead_letter_topic is not None:
         request["dead_letter_policy"] = {
             "dead_letter_topic": dead_letter_topic,
-            "max_delivery_attempts": MAX_DELIVERY_ATTEMPTS,
+            "max_delivery_attempts": max_delivery_attempts,
         }
     try:
         subscriber.create_subscription(request=request)

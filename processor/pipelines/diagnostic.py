@@ -17,37 +17,50 @@ from processor.context import StageContext
 from processor.pipelines import PipelineImpl, StageFn
 
 
-def _next_digest(previous: str, seed: str, size: int) -> str:
-    block = hashlib.shake_256(seed.encode()).digest(size) if size else b""
+def first_digest(job_id: str) -> str:
+    """Where every step's digest chain starts."""
+    return hashlib.sha256(job_id.encode()).hexdigest()
+
+
+def next_digest(previous: str, job_id: str, stage: str, unit: int, unit_kib: int) -> str:
+    """One unit of work: hash `unit_kib` KiB generated from the unit's seed onto the chain."""
+    seed = f"{job_id}/{stage}/{unit}".encode()
+    block = hashlib.shake_256(seed).digest(unit_kib * 1024) if unit_kib else b""
     return hashlib.sha256(bytes.fromhex(previous) + block).hexdigest()
 
 
 def _maybe_fail(params: DiagnosticInput, number: int, attempt: int) -> None:
     if params.fail_stage != number:
         return
+    if params.fail_attempts is not None and attempt > params.fail_attempts:
+        return
     if params.fail_mode == "permanent":
         raise PermanentError(
             f"Diagnostic step {number} was asked to fail.", code="DIAGNOSTIC_FAILURE"
         )
-    if params.fail_attempts is None or attempt <= params.fail_attempts:
-        raise TransientError(f"Diagnostic step {number} failed on attempt {attempt}, as asked.")
+    raise TransientError(f"Diagnostic step {number} failed on attempt {attempt}, as asked.")
 
 
 async def run_step(ctx: StageContext) -> dict[str, Any]:
     params = DiagnosticInput.model_validate(ctx.input)
     number = int(ctx.stage.removeprefix("step-"))
     _maybe_fail(params, number, ctx.attempt)
-    cursor = ctx.cursor or {"unit": 0, "digest": hashlib.sha256(ctx.job_id.encode()).hexdigest()}
+    cursor = ctx.cursor or {"unit": 0, "digest": first_digest(ctx.job_id)}
     unit, digest = int(cursor["unit"]), str(cursor["digest"])
     total = params.work_units
     while unit < total:
         await ctx.check_cancelled()
-        seed = f"{ctx.job_id}/{ctx.stage}/{unit}"
-        digest = await asyncio.to_thread(_next_digest, digest, seed, params.unit_kib * 1024)
+        digest = await asyncio.to_thread(
+            next_digest, digest, ctx.job_id, ctx.stage, unit, params.unit_kib
+        )
         if params.unit_seconds:
             await asyncio.sleep(params.unit_seconds)
         unit += 1
         ctx.progress(unit / total, f"{unit}/{total} units")
+        if params.checkpoint_every and unit % params.checkpoint_every == 0 and unit < total:
+            await ctx.checkpoint({"unit": unit, "digest": digest})
+    # The body's own record that it ran to the end: tests count these to prove exactly-once.
+    ctx.log.info("diagnostic step body completed", extra={"units": total, "digest": digest})
     return {"step": number, "units": total, "digest": digest}
 
 

@@ -1,4 +1,4 @@
-"""Submitting jobs and reading their state."""
+"""Submitting jobs, reading their state, cancelling and retrying them."""
 
 from __future__ import annotations
 
@@ -10,12 +10,20 @@ from jobs.errors import NotFound
 from jobs.models import Job, JobRequest, is_job_id
 from jobs.problems import Problem
 from service.auth import UserDep
+from service.control import CancelOutcome, cancel_job, retry_job
 from service.deps import PublisherDep, SettingsDep, StoreDep
 from service.submission import submit_job
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
 _PROBLEM: dict[str, Any] = {"model": Problem, "content": {"application/problem+json": {}}}
+
+
+def _checked(job_id: str) -> str:
+    """A path id that could name a job; anything else is as unknown as a missing job."""
+    if not is_job_id(job_id):
+        raise NotFound(f"No job {job_id!r}.", code="JOB_NOT_FOUND")
+    return job_id
 
 
 @router.post(
@@ -40,7 +48,31 @@ async def create_job(
 @router.get("/{job_id}", responses={404: _PROBLEM})
 async def get_job(job_id: str, user: UserDep, store: StoreDep) -> Job:
     """The job document: status, progress, stages, result, artifacts and error."""
-    job = await store.get(job_id) if is_job_id(job_id) else None
+    job = await store.get(_checked(job_id))
     if job is None or job.owner != user:
         raise NotFound(f"No job {job_id!r}.", code="JOB_NOT_FOUND")
     return job
+
+
+@router.post(
+    "/{job_id}/cancel",
+    responses={202: {"model": Job}, 404: _PROBLEM, 409: _PROBLEM},
+)
+async def cancel(job_id: str, response: Response, user: UserDep, store: StoreDep) -> Job:
+    """Cancel a job: at once (200) if no stage is running, else the running stage stops at its
+    next check (202, `cancel_requested`). Cancelling a cancelled job is harmless; a job that
+    succeeded or failed cannot be cancelled (409)."""
+    job, outcome = await cancel_job(store, _checked(job_id), user)
+    if outcome == CancelOutcome.REQUESTED:
+        response.status_code = status.HTTP_202_ACCEPTED
+    return job
+
+
+@router.post(
+    "/{job_id}/retry",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={404: _PROBLEM, 409: _PROBLEM},
+)
+async def retry(job_id: str, user: UserDep, store: StoreDep, publisher: PublisherDep) -> Job:
+    """Run a failed job again from its first stage that did not succeed (409 if not failed)."""
+    return await retry_job(store, publisher, _checked(job_id), user)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from jobs import transitions
 from jobs.models import ErrorInfo, Job, JobStatus, StageState, StageStatus, utcnow
-from processor import transitions
 
 
 def make_job(*weights: float) -> Job:

@@ -45,17 +45,22 @@ def _progress_fields(job: Job, now: datetime) -> dict[str, Any]:
     }
 
 
-def stage_started(job: Job, index: int, attempt: int, now: datetime) -> dict[str, Any]:
+def stage_started(
+    job: Job, index: int, attempt: int, now: datetime, *, resumed: bool = False
+) -> dict[str, Any]:
+    """A delivery took the stage's lease: a new attempt, or (resumed) the same one continuing."""
     stage = job.stages[index]
     stage.status = StageStatus.RUNNING
     stage.attempts = attempt
-    stage.progress = 0.0
     stage.started_at = stage.started_at or now
-    stage.message = None
+    if not resumed:
+        stage.progress = 0.0
+        stage.message = None
+    message = stage.label if attempt == 1 else f"{stage.label} (attempt {attempt})"
     fields = {
         "status": JobStatus.RUNNING.value,
         "stage": stage.name,
-        "message": stage.label if attempt == 1 else f"{stage.label} (attempt {attempt})",
+        "message": f"{message}: continuing" if resumed else message,
         **_progress_fields(job, now),
     }
     if job.started_at is None:
@@ -148,4 +153,32 @@ def job_cancelled(job: Job, index: int | None, now: datetime) -> dict[str, Any]:
         "finished_at": now,
         "stages": _stages_field(job),
         "eta_seconds": None,
+    }
+
+
+def stage_continuing(job: Job, index: int, now: datetime) -> dict[str, Any]:
+    """The stage used its time budget for this delivery and resumes from its cursor in the next."""
+    stage = job.stages[index]
+    return {"message": f"{stage.label}: continuing", **_progress_fields(job, now)}
+
+
+def job_retried(job: Job, now: datetime) -> dict[str, Any]:
+    """A failed job goes back to the queue at its first stage that is not done; done ones stay."""
+    for stage in job.stages:
+        if not stage.status.done:
+            stage.status = StageStatus.PENDING
+            stage.progress = 0.0
+            stage.message = None
+            stage.error = None
+            stage.finished_at = None
+    first = next(stage for stage in job.stages if not stage.status.done)
+    return {
+        "status": JobStatus.QUEUED.value,
+        "stage": first.name,
+        "message": f"Queued again: {first.label}",
+        "error": None,
+        "finished_at": None,
+        "cancel_requested": False,
+        "eta_seconds": None,
+        "stages": _stages_field(job),
     }

@@ -1,0 +1,52 @@
+"""What to do with a stage message Pub/Sub gave up delivering: fail its job, unless that message
+was only a duplicate (the stage is done, or someone is running it) or the job already ended."""
+
+from __future__ import annotations
+
+import logging
+
+from google.cloud import firestore
+
+from jobs import transitions
+from jobs.models import ErrorInfo, StageMessage, utcnow
+from jobs.runs import RunStatus, failed_fields, lease_is_live
+from jobs.store import JobStore, job_from_document, stamped
+
+log = logging.getLogger(__name__)
+
+
+async def fail_undelivered(store: JobStore, message: StageMessage) -> bool:
+    """Fail the job of a dead-lettered stage message if it still waits on it; True if it did."""
+    job_ref = store.job_ref(message.job_id)
+    run_ref = store.run_ref(message.job_id, message.stage)
+
+    @firestore.async_transactional
+    async def fail(tx: firestore.AsyncTransaction) -> bool:
+        snapshot = await job_ref.get(transaction=tx)
+        if not snapshot.exists:
+            return False
+        job = job_from_document(snapshot.to_dict() or {})
+        index = job.stage_index(message.stage)
+        if index is None or job.status.terminal:
+            return False
+        run = (await run_ref.get(transaction=tx)).to_dict() or {}
+        now = utcnow()
+        if run.get("status") == RunStatus.DONE or lease_is_live(run, now):
+            return False
+        error = ErrorInfo(
+            code="DELIVERY_FAILED",
+            message="The stage could not be delivered to a processor; Pub/Sub gave up on it.",
+            retryable=True,
+            stage=message.stage,
+        )
+        tx.update(job_ref, stamped(transitions.stage_failed(job, index, error, now)))
+        tx.set(run_ref, failed_fields(error), merge=True)
+        return True
+
+    failed: bool = await fail(store.client.transaction())
+    log.warning(
+        "dead-lettered stage message: %s",
+        "job failed" if failed else "ignored",
+        extra={"job_id": message.job_id, "stage": message.stage},
+    )
+    return failed

@@ -1,0 +1,100 @@
+"""What a user may do to a job once it exists: cancel it, or retry it after a failure.
+
+Both are Firestore transactions on the job document (and its current stage's run document), so
+they cannot interleave badly with a processor claiming, finishing or failing the same stage.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from google.cloud import firestore
+
+from jobs import transitions
+from jobs.errors import Conflict, NotFound
+from jobs.models import Job, JobStatus, StageMessage, utcnow
+from jobs.publisher import StagePublisher
+from jobs.runs import RunStatus, lease_is_live
+from jobs.store import JobStore, job_from_document, job_to_document, stamped
+
+
+class CancelOutcome(StrEnum):
+    CANCELLED = "cancelled"  # nothing was running it: the job is cancelled now
+    REQUESTED = "requested"  # a stage is running: it stops at its next check
+
+
+def _not_found(job_id: str) -> NotFound:
+    return NotFound(f"No job {job_id!r}.", code="JOB_NOT_FOUND")
+
+
+async def cancel_job(store: JobStore, job_id: str, owner: str) -> tuple[Job, CancelOutcome]:
+    """Cancel at once if no stage holds a live lease; otherwise ask the running stage to stop."""
+    job_ref = store.job_ref(job_id)
+
+    @firestore.async_transactional
+    async def cancel(tx: firestore.AsyncTransaction) -> tuple[Job, CancelOutcome]:
+        snapshot = await job_ref.get(transaction=tx)
+        if not snapshot.exists:
+            raise _not_found(job_id)
+        job = job_from_document(snapshot.to_dict() or {})
+        if job.owner != owner:
+            raise _not_found(job_id)
+        if job.status == JobStatus.CANCELLED:
+            return job, CancelOutcome.CANCELLED
+        if job.status.terminal:
+            raise Conflict(f"The job already {job.status.value}.", code="JOB_FINISHED")
+        running = False
+        if job.stage is not None:
+            run = (await store.run_ref(job_id, job.stage).get(transaction=tx)).to_dict() or {}
+            running = lease_is_live(run, utcnow())
+        fields: dict[str, object] = {"cancel_requested": True}
+        if running:
+            fields["message"] = "Cancelling..."
+        else:
+            index = job.stage_index(job.stage) if job.stage else None
+            fields.update(transitions.job_cancelled(job, index, utcnow()))
+        tx.update(job_ref, stamped(fields))
+        outcome = CancelOutcome.REQUESTED if running else CancelOutcome.CANCELLED
+        return job_from_document({**job_to_document(job), **fields}), outcome
+
+    result: tuple[Job, CancelOutcome] = await cancel(store.client.transaction())
+    return result
+
+
+async def retry_job(store: JobStore, publisher: StagePublisher, job_id: str, owner: str) -> Job:
+    """Queue a failed job again from its first stage that did not succeed; done stages keep
+    their outputs and are not run again. Each retried stage gets a fresh allowance of attempts."""
+    job_ref = store.job_ref(job_id)
+
+    @firestore.async_transactional
+    async def retry(tx: firestore.AsyncTransaction) -> Job:
+        snapshot = await job_ref.get(transaction=tx)
+        if not snapshot.exists:
+            raise _not_found(job_id)
+        job = job_from_document(snapshot.to_dict() or {})
+        if job.owner != owner:
+            raise _not_found(job_id)
+        if job.status != JobStatus.FAILED:
+            raise Conflict(
+                f"Only a failed job can be retried; this one is {job.status.value}.",
+                code="JOB_NOT_FAILED",
+            )
+        pending = [stage.name for stage in job.stages if not stage.status.done]
+        runs = {name: store.run_ref(job_id, name) for name in pending}
+        snapshots = {name: await ref.get(transaction=tx) for name, ref in runs.items()}
+        fields = transitions.job_retried(job, utcnow())
+        for name, ref in runs.items():
+            run = snapshots[name].to_dict() or {}
+            if run:
+                tx.update(ref, {
+                    "status": RunStatus.RETRYING.value,
+                    "retry_base": int(run.get("attempts", 0)),
+                    "updated_at": utcnow(),
+                })  # fmt: skip
+        tx.update(job_ref, stamped(fields))
+        return job_from_document({**job_to_document(job), **fields})
+
+    job: Job = await retry(store.client.transaction())
+    assert job.stage is not None, "a failed job has a stage left to run"
+    await publisher.publish(StageMessage(job_id=job.job_id, stage=job.stage))
+    return job
