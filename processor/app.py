@@ -24,6 +24,9 @@ from processor.leases import Leases
 from processor.pipelines import implementations
 from processor.runner import Runtime
 
+# Cloud Run allows 10 s after SIGTERM; uvicorn's grace period takes most, releases get the rest.
+SHUTDOWN_RELEASE_SECONDS = 2.0
+
 
 def instance_name() -> str:
     """Names this process as a lease owner: unique even when two share a host and a pid."""
@@ -50,6 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await app.state.runtime.drain(timeout_seconds=SHUTDOWN_RELEASE_SECONDS)
             publisher.close()
 
     app = FastAPI(title="longrun processor", version="0.1.0", lifespan=lifespan)

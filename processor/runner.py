@@ -12,8 +12,8 @@ import contextlib
 import logging
 import shutil
 import tempfile
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -60,6 +60,19 @@ class Runtime:
     publisher: StagePublisher
     leases: Leases
     pipelines: dict[str, PipelineImpl]
+    # Stages running now, and lease releases of stages cut short by shutdown.
+    running: set[asyncio.Task[Any]] = field(default_factory=set)
+    releases: set[asyncio.Task[None]] = field(default_factory=set)
+
+    async def drain(self, timeout_seconds: float) -> None:
+        """Stop the stages still running at shutdown and wait (bounded) until their leases are
+        released, so their redelivery can start at once on another instance."""
+        for task in self.running:
+            task.cancel()
+        if self.running:
+            await asyncio.wait(self.running, timeout=timeout_seconds)
+        if self.releases:
+            await asyncio.wait(self.releases, timeout=timeout_seconds)
 
 
 class _StageTimeout(LongrunError):
@@ -81,12 +94,22 @@ async def run_stage(message: StageMessage, runtime: Runtime) -> Outcome:
         log.info("claim %s", claim.outcome.value, extra={"attempt": attempt})
         match claim.outcome:
             case ClaimOutcome.CLAIMED:
-                return await _execute(claim, runtime)
+                return await _tracked(_execute(claim, runtime), runtime)
             case ClaimOutcome.BUSY:
                 return Outcome.BUSY
             case ClaimOutcome.DONE if claim.republish:
                 await _publish(runtime, message.job_id, claim.republish)
         return Outcome.ACK
+
+
+async def _tracked(execution: Coroutine[Any, Any, Outcome], runtime: Runtime) -> Outcome:
+    task = asyncio.current_task()
+    assert task is not None
+    runtime.running.add(task)
+    try:
+        return await execution
+    finally:
+        runtime.running.discard(task)
 
 
 async def _execute(claim: Claim, runtime: Runtime) -> Outcome:
@@ -115,9 +138,12 @@ async def _execute(claim: Claim, runtime: Runtime) -> Outcome:
     except PermanentError as exc:
         return await finish.failed(_error_info(exc, retryable=False))
     except asyncio.CancelledError:
-        # The instance is shutting down (uvicorn cancels requests after its grace period):
-        # hand the stage back at once instead of leaving the lease to expire.
-        await asyncio.shield(finish.interrupted(segment.checkpointed))
+        # The instance is shutting down (Runtime.drain, or uvicorn after its grace period): hand
+        # the stage back at once instead of leaving the lease to expire. The release is a task
+        # of its own, so a second cancel cannot cut it short; drain() waits for it.
+        release = asyncio.create_task(finish.interrupted(segment.checkpointed))
+        runtime.releases.add(release)
+        release.add_done_callback(runtime.releases.discard)
         raise
     except Exception as exc:
         log.warning("attempt %d failed", lease.attempt, exc_info=True)

@@ -12,8 +12,9 @@ import pytest
 from google.cloud import firestore
 
 from deploy.local import emulators
+from deploy.local.ephemeral import Stack, start_stack
 from deploy.local.processes import free_port
-from tests.support import JobsWatcher, Stack, start_stack
+from tests.support import JobsWatcher
 
 PROJECT = "longrun-test"
 

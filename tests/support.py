@@ -2,95 +2,20 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 from google.cloud import firestore
 
-from deploy.local.processes import ManagedProcess, free_port, wait_until_ready
-from deploy.local.stack import app_process, stack_env
-from deploy.local.topology import Topology, ensure_topology
+from deploy.local.ephemeral import WAIT_SECONDS, Stack
 from jobs.models import Job
 from jobs.settings import Settings
 from jobs.store import job_from_document
-
-WAIT_SECONDS = 60.0
-
-
-@dataclass
-class Stack:
-    """A service and a processor as real uvicorn processes, with topics of their own."""
-
-    settings: Settings
-    env: dict[str, str]
-    log_dir: Path
-    service: ManagedProcess
-    processor: ManagedProcess
-    api_url: str
-    processor_url: str
-    processor_port: int
-
-    def api(self) -> httpx.Client:
-        return httpx.Client(base_url=self.api_url, timeout=30)
-
-    def start_processor(self, grace_seconds: float = 8) -> None:
-        """(Re)start the processor on its port, e.g. after a test killed it."""
-        self.processor = app_process(
-            "processor", self.processor_port, self.env, self.log_dir, grace_seconds
-        )
-        self.processor.start()
-        wait_until_ready(f"{self.processor_url}/healthz", self.processor, WAIT_SECONDS)
-
-    def stop(self) -> None:
-        self.service.stop()
-        self.processor.stop()
-
-
-def start_stack(log_dir: Path, **settings_env: str) -> Stack:
-    suffix = uuid.uuid4().hex[:10]
-    env_settings = {
-        "LONGRUN_STAGES_TOPIC": f"stages-{suffix}",
-        "LONGRUN_DEAD_LETTER_TOPIC": f"dead-letter-{suffix}",
-        **settings_env,
-    }
-    env = stack_env(
-        os.environ["GOOGLE_CLOUD_PROJECT"],
-        os.environ["FIRESTORE_EMULATOR_HOST"],
-        os.environ["PUBSUB_EMULATOR_HOST"],
-        **env_settings,
-    )
-    settings = Settings(**{k.removeprefix("LONGRUN_").lower(): v for k, v in env_settings.items()})
-    service_port, processor_port = free_port(), free_port()
-    processor_url = f"http://127.0.0.1:{processor_port}"
-    ensure_topology(
-        Topology(
-            settings=settings,
-            push_endpoint=f"{processor_url}/pubsub/push",
-            dead_letter_endpoint=f"{processor_url}/pubsub/dead-letter",
-        )
-    )
-    stack = Stack(
-        settings=settings,
-        env=env,
-        log_dir=log_dir,
-        service=app_process("service", service_port, env, log_dir),
-        processor=app_process("processor", processor_port, env, log_dir),
-        api_url=f"http://127.0.0.1:{service_port}",
-        processor_url=processor_url,
-        processor_port=processor_port,
-    )
-    stack.service.start()
-    wait_until_ready(f"{stack.api_url}/healthz", stack.service, WAIT_SECONDS)
-    stack.start_processor()
-    return stack
 
 
 @dataclass
@@ -191,3 +116,43 @@ def wait_for_claim(stack: Stack, message_id: str, timeout: float = WAIT_SECONDS)
 
 # The console script installed beside the interpreter running the tests.
 LONGRUN = str(Path(sys.executable).with_name("longrun"))
+
+
+def submit_diagnostic(api: Any, **diagnostic_input: Any) -> str:
+    """Submit a diagnostic job through the API and return its id."""
+    response = api.post("/v1/jobs", json={"pipeline": "diagnostic", "input": diagnostic_input})
+    assert response.status_code == 202, response.text
+    job_id: str = response.json()["job_id"]
+    return job_id
+
+
+def log_lines(stack: Stack, job_id: str, message: str) -> list[dict[str, Any]]:
+    """The processor's log lines about one job that carry exactly `message`."""
+    return [
+        line
+        for line in processor_log_lines(stack)
+        if line.get("job_id") == job_id and line["message"] == message
+    ]
+
+
+def body_completions(stack: Stack, job_id: str) -> dict[str, int]:
+    """How many times each diagnostic stage body ran to its end, by its own log lines."""
+    counts: dict[str, int] = {}
+    for line in log_lines(stack, job_id, "diagnostic step body completed"):
+        counts[line["stage"]] = counts.get(line["stage"], 0) + 1
+    return counts
+
+
+def run_document(db: firestore.Client, stack: Stack, job_id: str, stage: str) -> dict[str, Any]:
+    """The internal run document of one stage (lease, attempts, cursor, output)."""
+    ref = db.collection(stack.settings.jobs_collection).document(job_id)
+    return ref.collection("runs").document(stage).get().to_dict() or {}
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = WAIT_SECONDS) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")

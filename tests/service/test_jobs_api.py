@@ -7,8 +7,9 @@ from typing import Any
 import httpx
 import pytest
 
+from deploy.local.ephemeral import start_stack
 from jobs.models import JobStatus, StageStatus
-from tests.support import JobsWatcher, Stack, start_stack
+from tests.support import JobsWatcher, Stack
 
 PROBLEM = "application/problem+json"
 
