@@ -9,6 +9,7 @@ from jobs.models import JobStatus
 from tests.support import (
     JobsWatcher,
     Stack,
+    body_completions,
     processor_log_lines,
     publish_by_hand,
     wait_for_claim,
@@ -39,6 +40,7 @@ def test_duplicate_stage_messages_never_run_a_stage_twice(
         if line.get("job_id") == job_id and line["message"] == "claim claimed"
     ]
     assert sorted(claims) == ["step-1", "step-2"], "each stage was claimed exactly once"
+    assert body_completions(stack, job_id) == {"step-1": 1, "step-2": 1}
     runs = db.collection(stack.settings.jobs_collection).document(job_id).collection("runs")
     assert [runs.document(s).get().get("attempts") for s in ("step-1", "step-2")] == [1, 1]
     assert [stage.attempts for stage in final.stages] == [1, 1]

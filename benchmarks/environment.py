@@ -1,0 +1,32 @@
+"""What every benchmark needs first: the emulators, and a note of the machine it ran on."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from deploy.local import emulators
+from deploy.local.processes import free_port
+
+PROJECT = "longrun-bench"
+
+
+@contextlib.contextmanager
+def emulators_running(log_dir: Path) -> Iterator[None]:
+    """Use the emulators the environment names, or start both on free ports for the run."""
+    os.environ.setdefault("GOOGLE_CLOUD_PROJECT", PROJECT)
+    project = os.environ["GOOGLE_CLOUD_PROJECT"]
+    started: list[emulators.Emulator] = []
+    try:
+        if "FIRESTORE_EMULATOR_HOST" not in os.environ:
+            started.append(emulators.start_firestore(free_port(), project, log_dir))
+            os.environ["FIRESTORE_EMULATOR_HOST"] = started[-1].host_port
+        if "PUBSUB_EMULATOR_HOST" not in os.environ:
+            started.append(emulators.start_pubsub(free_port(), project, log_dir))
+            os.environ["PUBSUB_EMULATOR_HOST"] = started[-1].host_port
+        yield
+    finally:
+        for emulator in started:
+            emulator.stop()
