@@ -26,6 +26,9 @@ def emulators_running(log_dir: Path) -> Iterator[None]:
         if "PUBSUB_EMULATOR_HOST" not in os.environ:
             started.append(emulators.start_pubsub(free_port(), project, log_dir))
             os.environ["PUBSUB_EMULATOR_HOST"] = started[-1].host_port
+        if "STORAGE_EMULATOR_HOST" not in os.environ:
+            started.append(emulators.start_storage(free_port(), log_dir))
+            os.environ["STORAGE_EMULATOR_HOST"] = started[-1].url
         yield
     finally:
         for emulator in started:

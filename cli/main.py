@@ -35,6 +35,7 @@ def dev(
     processor_port: Annotated[int, typer.Option(help="Port of the processor.")] = 8001,
     firestore_port: Annotated[int, typer.Option(help="Port of the Firestore emulator.")] = 8080,
     pubsub_port: Annotated[int, typer.Option(help="Port of the Pub/Sub emulator.")] = 8085,
+    storage_port: Annotated[int, typer.Option(help="Port of the Storage emulator.")] = 9199,
 ) -> None:
     """Run the whole system locally on Google's emulators, in the foreground."""
     stop = threading.Event()
@@ -45,7 +46,11 @@ def dev(
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     ports = Ports(
-        firestore=firestore_port, pubsub=pubsub_port, service=api_port, processor=processor_port
+        firestore=firestore_port,
+        pubsub=pubsub_port,
+        storage=storage_port,
+        service=api_port,
+        processor=processor_port,
     )
     stack = LocalStack(say=lambda text: console.print(f"[bold]longrun dev[/]: {text}"), ports=ports)
     try:

@@ -21,8 +21,12 @@ class Settings(BaseSettings):
         default=None, validation_alias="FIRESTORE_EMULATOR_HOST"
     )
     pubsub_emulator_host: str | None = Field(default=None, validation_alias="PUBSUB_EMULATOR_HOST")
+    storage_emulator_host: str | None = Field(
+        default=None, validation_alias="STORAGE_EMULATOR_HOST"
+    )
 
     jobs_collection: str = "jobs"
+    uploads_collection: str = "uploads"
     stages_topic: str = "longrun-stages"
     dead_letter_topic: str = "longrun-stages-dead-letter"
 
@@ -40,8 +44,18 @@ class Settings(BaseSettings):
     progress_interval_seconds: float = Field(default=1.0, ge=0)
     job_ttl_days: int = Field(default=7, ge=1)
 
+    # Cloud Storage: uploads, job sources and artifacts; default "<project>-longrun".
+    bucket: str | None = None
+    max_source_bytes: int = Field(default=2 * 1024**3, gt=0)
+    fetch_max_redirects: int = Field(default=5, ge=0, le=20)
+    download_url_seconds: int = Field(default=900, ge=60, le=7 * 24 * 3600)
+
     api_url: str = "http://127.0.0.1:8000"
     log_level: str = "INFO"
+
+    @property
+    def bucket_name(self) -> str:
+        return self.bucket or f"{self.project_id}-longrun"
 
     @property
     def stages_topic_path(self) -> str:

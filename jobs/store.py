@@ -6,8 +6,9 @@ from typing import Any
 
 from google.cloud import firestore
 
-from jobs.models import Job, utcnow
+from jobs.models import Job, is_job_id, utcnow
 from jobs.settings import Settings
+from jobs.uploads import Upload
 
 RUNS = "runs"
 
@@ -37,6 +38,7 @@ class JobStore:
     def __init__(self, client: firestore.AsyncClient, settings: Settings) -> None:
         self.client = client
         self.jobs = client.collection(settings.jobs_collection)
+        self.uploads = client.collection(settings.uploads_collection)
 
     def new_job_id(self) -> str:
         """A Firestore auto-id, made on the client so the id is known before the write."""
@@ -76,6 +78,19 @@ class JobStore:
             if snapshot.exists and snapshot.get("output") is not None:
                 outputs[snapshot.reference.id] = snapshot.get("output")
         return outputs
+
+    async def create_upload(self, upload: Upload) -> None:
+        await self.uploads.document(upload.upload_id).create(upload.model_dump())
+
+    async def get_upload(self, upload_id: str, owner: str) -> Upload | None:
+        """The caller's upload with this id; another user's is as absent as a missing one."""
+        if not is_job_id(upload_id):
+            return None
+        snapshot = await self.uploads.document(upload_id).get()
+        if not snapshot.exists:
+            return None
+        upload = Upload.model_validate(snapshot.to_dict())
+        return upload if upload.owner == owner else None
 
     async def ping(self) -> None:
         """One cheap read, to prove Firestore answers."""

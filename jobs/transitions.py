@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from jobs.models import ErrorInfo, Job, JobStatus, StageState, StageStatus
+from jobs.models import Artifact, ErrorInfo, Job, JobStatus, StageState, StageStatus
 
 # Below this much progress an ETA is a guess from too little data.
 _ETA_MIN_PROGRESS = 0.02
@@ -80,17 +80,28 @@ def stage_progressed(
 
 
 def stage_succeeded(
-    job: Job, index: int, now: datetime, *, result: dict[str, Any] | None
+    job: Job,
+    index: int,
+    now: datetime,
+    *,
+    result: dict[str, Any] | None,
+    artifacts: dict[str, Artifact] | None = None,
+    skipped: bool = False,
 ) -> dict[str, Any]:
-    """The stage is done; the job moves to its next stage, or succeeds with `result`."""
+    """The stage is done (or had nothing to do); the job moves on, or succeeds with `result`."""
     stage = job.stages[index]
-    stage.status = StageStatus.SUCCEEDED
+    stage.status = StageStatus.SKIPPED if skipped else StageStatus.SUCCEEDED
     stage.progress = 1.0
     stage.finished_at = now
     stage.error = None
+    fields: dict[str, Any] = {}
+    if artifacts:
+        job.artifacts = {**job.artifacts, **artifacts}
+        fields["artifacts"] = {n: a.model_dump() for n, a in job.artifacts.items()}
     next_index = next_pending(job, index)
     if next_index is None:
         return {
+            **fields,
             "status": JobStatus.SUCCEEDED.value,
             "stage": None,
             "message": "Done",
@@ -101,6 +112,7 @@ def stage_succeeded(
         }
     following = job.stages[next_index]
     return {
+        **fields,
         "stage": following.name,
         "message": f"Queued: {following.label}",
         **_progress_fields(job, now),

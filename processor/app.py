@@ -18,6 +18,7 @@ from jobs.logs import configure_logging
 from jobs.problems import install_problem_handlers, problem_response
 from jobs.publisher import StagePublisher
 from jobs.settings import Settings
+from jobs.storage import Storage
 from jobs.store import JobStore, firestore_client
 from processor import push, tasks
 from processor.leases import Leases
@@ -47,6 +48,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings=settings,
             store=store,
             publisher=publisher,
+            storage=Storage(settings),
             leases=Leases(store, settings, owner=instance_name()),
             pipelines=implementations(),
         )

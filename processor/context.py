@@ -1,7 +1,9 @@
-"""What a stage function is given: its input, earlier outputs, and ways to report and stop."""
+"""What a stage function is given: its input, earlier outputs, and ways to report, stop, keep a
+cursor, read sources and save artifacts. Stages never touch Firestore or Pub/Sub themselves."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -10,31 +12,48 @@ from pathlib import Path
 from typing import Any
 
 from jobs.errors import JobCancelled
+from jobs.models import Artifact
+from jobs.settings import Settings
+from jobs.storage import Storage
+from jobs.uploads import Upload
 from processor.progress import ProgressReporter
 
 # How often check_cancelled() may read Firestore; between reads it answers from memory.
 CANCEL_CHECK_SECONDS = 1.0
 
 
+@dataclass(frozen=True)
+class Skipped:
+    """Return this from a stage that has nothing to do for this job (it shows as `skipped`)."""
+
+    reason: str
+
+
 @dataclass
 class StageContext:
-    """Everything a stage needs from longrun; stages never touch Firestore or Pub/Sub themselves."""
+    """Everything a stage needs from longrun."""
 
     job_id: str
+    owner: str
     stage: str
     input: dict[str, Any]
     outputs: dict[str, Any]
     attempt: int
     cursor: Any
     scratch_dir: Path
+    settings: Settings
+    storage: Storage
     log: logging.LoggerAdapter[logging.Logger]
     _reporter: ProgressReporter
     _read_cancel_requested: Callable[[], Awaitable[bool]]
     _save_cursor: Callable[[Any], Awaitable[None]]
+    _find_upload: Callable[[str], Awaitable[Upload | None]]
+    artifacts: dict[str, Artifact] = field(default_factory=dict)
     _last_cancel_check: float = field(default=float("-inf"))
 
     def progress(self, fraction: float, message: str | None = None) -> None:
-        """Report this stage's progress (0..1) and a short message; cheap, call it freely."""
+        """Report this stage's progress (0..1) and a short message; cheap, call it freely,
+        also from a worker thread."""
         self._reporter.report(fraction, message)
 
     async def check_cancelled(self) -> None:
@@ -47,6 +66,29 @@ class StageContext:
             raise JobCancelled("The job was cancelled.")
 
     async def checkpoint(self, state: Any) -> None:
-        """Save a cursor (JSON-able); a later attempt of this stage starts with it in `cursor`."""
+        """Save a cursor (JSON-able); a later delivery of this stage starts with it in `cursor`."""
         await self._save_cursor(state)
         self.cursor = state
+
+    async def find_upload(self, upload_id: str) -> Upload | None:
+        """The job owner's upload with this id, if there is one."""
+        return await self._find_upload(upload_id)
+
+    async def download(self, uri: str, filename: str, max_bytes: int | None = None) -> Path:
+        """Copy a gs:// object into this stage's scratch directory."""
+        path = self.scratch_dir / filename
+        await asyncio.to_thread(self.storage.download, uri, path, max_bytes)
+        return path
+
+    async def save_artifact(self, name: str, data: bytes | Path, content_type: str) -> Artifact:
+        """Store a file or bytes as the job's artifact `name` (listed in the job document)."""
+        object_name = f"jobs/{self.job_id}/{name}"
+        if isinstance(data, Path):
+            upload = self.storage.upload_file
+            artifact = await asyncio.to_thread(upload, data, object_name, content_type)
+        else:
+            artifact = await asyncio.to_thread(
+                self.storage.upload_bytes, data, object_name, content_type
+            )
+        self.artifacts[name] = artifact
+        return artifact

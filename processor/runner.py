@@ -22,7 +22,7 @@ from jobs import transitions
 from jobs.catalog import PIPELINES, StageSpec
 from jobs.errors import JobCancelled, LongrunError, PermanentError
 from jobs.logs import log_context
-from jobs.models import ErrorInfo, Job, StageMessage, utcnow
+from jobs.models import Artifact, ErrorInfo, Job, StageMessage, utcnow
 from jobs.publisher import StagePublisher
 from jobs.runs import (
     cancelled_fields,
@@ -33,8 +33,9 @@ from jobs.runs import (
     retry_fields,
 )
 from jobs.settings import Settings
+from jobs.storage import Storage
 from jobs.store import JobStore
-from processor.context import StageContext
+from processor.context import Skipped, StageContext
 from processor.leases import Claim, ClaimOutcome, JobUpdate, Lease, LeaseLost, Leases
 from processor.pipelines import PipelineImpl, StageFn
 from processor.progress import ProgressReporter
@@ -58,6 +59,7 @@ class Runtime:
     settings: Settings
     store: JobStore
     publisher: StagePublisher
+    storage: Storage
     leases: Leases
     pipelines: dict[str, PipelineImpl]
     # Stages running now, and lease releases of stages cut short by shutdown.
@@ -148,8 +150,15 @@ async def _execute(claim: Claim, runtime: Runtime) -> Outcome:
     except Exception as exc:
         log.warning("attempt %d failed", lease.attempt, exc_info=True)
         return await finish.transient(_error_info(exc, retryable=True))
-    result = impl.result({**outputs, lease.stage: output})
-    return await finish.succeeded(output, result)
+    skipped = isinstance(output, Skipped)
+    if isinstance(output, Skipped):
+        output = {"skipped": output.reason}
+    return await finish.succeeded(
+        output,
+        lambda: impl.result({**outputs, lease.stage: output}),
+        segment.artifacts,
+        skipped=skipped,
+    )
 
 
 class _Segment:
@@ -163,6 +172,7 @@ class _Segment:
         self._lease = claim.lease
         self._outputs = outputs
         self.checkpointed = False
+        self.artifacts: dict[str, Artifact] = {}
 
     async def _checkpoint(self, cursor: Any) -> None:
         await self._runtime.leases.checkpoint(self._lease, cursor)
@@ -178,7 +188,9 @@ class _Segment:
             settings.progress_interval_seconds,
         )
         async with _scratch_dir() as scratch:
-            body = asyncio.create_task(function(self._context(reporter, scratch)))
+            context = self._context(reporter, scratch)
+            self.artifacts = context.artifacts
+            body = asyncio.create_task(function(context))
             heartbeat = asyncio.create_task(_heartbeat(self._runtime, self._lease, body))
             try:
                 async with asyncio.timeout(limit):
@@ -199,19 +211,23 @@ class _Segment:
                 await reporter.close()
 
     def _context(self, reporter: ProgressReporter, scratch: Path) -> StageContext:
-        job, lease = self._job, self._lease
+        job, lease, store = self._job, self._lease, self._runtime.store
         return StageContext(
             job_id=job.job_id,
+            owner=job.owner,
             stage=lease.stage,
             input=job.input,
             outputs=self._outputs,
             attempt=lease.attempt,
             cursor=self._claim.cursor,
             scratch_dir=scratch,
+            settings=self._runtime.settings,
+            storage=self._runtime.storage,
             log=logging.LoggerAdapter(logging.getLogger(f"longrun.stage.{job.pipeline}")),
             _reporter=reporter,
-            _read_cancel_requested=lambda: _cancel_requested(self._runtime.store, job.job_id),
+            _read_cancel_requested=lambda: _cancel_requested(store, job.job_id),
             _save_cursor=self._checkpoint,
+            _find_upload=lambda upload_id: store.get_upload(upload_id, job.owner),
         )
 
 
@@ -297,9 +313,27 @@ class _Finisher:
         assert index is not None, "a claimed stage belongs to its job"
         return index
 
-    async def succeeded(self, output: Any, result: dict[str, Any]) -> Outcome:
+    async def succeeded(
+        self,
+        output: Any,
+        result_of: Callable[[], dict[str, Any]],
+        artifacts: dict[str, Artifact],
+        *,
+        skipped: bool = False,
+    ) -> Outcome:
+        """Record the stage's output; `result_of` gives the job's result if this was the last."""
+
         def update(job: Job) -> dict[str, Any]:
-            fields = transitions.stage_succeeded(job, self._index(job), utcnow(), result=result)
+            index = self._index(job)
+            last = transitions.next_pending(job, index) is None
+            fields = transitions.stage_succeeded(
+                job,
+                index,
+                utcnow(),
+                result=result_of() if last else None,
+                artifacts=artifacts,
+                skipped=skipped,
+            )
             if job.cancel_requested and "status" not in fields:
                 fields.update(transitions.job_cancelled(job, None, utcnow()))
             return fields

@@ -11,9 +11,10 @@ from jobs.logs import configure_logging
 from jobs.problems import install_problem_handlers
 from jobs.publisher import StagePublisher
 from jobs.settings import Settings
+from jobs.storage import Storage
 from jobs.store import JobStore, firestore_client
 from service.deps import ServiceState
-from service.routes import jobs, meta
+from service.routes import jobs, meta, uploads
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -26,7 +27,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         client = firestore_client(settings)
         publisher = StagePublisher(settings)
         app.state.longrun = ServiceState(
-            settings=settings, store=JobStore(client, settings), publisher=publisher
+            settings=settings,
+            store=JobStore(client, settings),
+            publisher=publisher,
+            storage=Storage(settings),
         )
         try:
             yield
@@ -41,5 +45,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_problem_handlers(app)
     app.include_router(jobs.router)
+    app.include_router(uploads.router)
     app.include_router(meta.router)
     return app

@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 
 from jobs.publisher import StagePublisher
 from jobs.settings import Settings
+from jobs.storage import Storage
 from jobs.store import JobStore
 
 
@@ -17,6 +18,7 @@ class ServiceState:
     settings: Settings
     store: JobStore
     publisher: StagePublisher
+    storage: Storage
 
 
 def _state(request: Request) -> ServiceState:
@@ -36,6 +38,11 @@ def _settings(request: Request) -> Settings:
     return _state(request).settings
 
 
+def _storage(request: Request) -> Storage:
+    return _state(request).storage
+
+
 StoreDep = Annotated[JobStore, Depends(_store)]
 PublisherDep = Annotated[StagePublisher, Depends(_publisher)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
+StorageDep = Annotated[Storage, Depends(_storage)]

@@ -14,6 +14,7 @@ from jobs.models import Job, JobRequest, StageMessage, utcnow
 from jobs.problems import FieldError
 from jobs.publisher import StagePublisher
 from jobs.settings import Settings
+from jobs.sources import SOURCE_ERROR
 from jobs.store import JobStore
 
 log = logging.getLogger(__name__)
@@ -40,13 +41,26 @@ def _validated_input(spec: PipelineSpec, raw: dict[str, Any]) -> dict[str, Any]:
             for e in exc.errors()
         ]
         names = ", ".join(sorted({e.field for e in errors}))
+        refused_sources = all(e["type"] == SOURCE_ERROR for e in exc.errors())
         raise InvalidRequest(
             f"The input does not fit pipeline {spec.name!r}: {names}.",
-            code="INVALID_INPUT",
+            code="SOURCE_NOT_ALLOWED" if refused_sources else "INVALID_INPUT",
             errors=errors,
         ) from None
     dumped: dict[str, Any] = params.model_dump(mode="json")
     return dumped
+
+
+async def _check_uploads(
+    spec: PipelineSpec, params: dict[str, Any], owner: str, store: JobStore
+) -> None:
+    for upload_id in spec.uploads(spec.input_model.model_validate(params)):
+        if await store.get_upload(upload_id, owner) is None:
+            raise InvalidRequest(
+                f"There is no upload {upload_id!r} of yours.",
+                code="UPLOAD_NOT_FOUND",
+                field="input.source",
+            )
 
 
 def plan_job(request: JobRequest, *, job_id: str, owner: str, settings: Settings) -> Job:
@@ -83,6 +97,7 @@ async def submit_job(
     publishes it later, so the client still gets its job id rather than an error to retry.
     """
     job = plan_job(request, job_id=store.new_job_id(), owner=owner, settings=settings)
+    await _check_uploads(PIPELINES[job.pipeline], job.input, owner, store)
     await store.create(job)
     try:
         await publisher.publish(StageMessage(job_id=job.job_id, stage=job.stages[0].name))

@@ -26,7 +26,7 @@ def log_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session", autouse=True)
 def emulator_hosts(log_dir: Path) -> Iterator[dict[str, str]]:
-    """Firestore and Pub/Sub emulators: the ones the environment names, or new ones."""
+    """Firestore, Pub/Sub and Storage emulators: the ones the environment names, or new ones."""
     started: list[emulators.Emulator] = []
     os.environ.setdefault("GOOGLE_CLOUD_PROJECT", PROJECT)
     project = os.environ["GOOGLE_CLOUD_PROJECT"]
@@ -38,9 +38,14 @@ def emulator_hosts(log_dir: Path) -> Iterator[dict[str, str]]:
         ps = emulators.start_pubsub(free_port(), project, log_dir)
         started.append(ps)
         os.environ["PUBSUB_EMULATOR_HOST"] = ps.host_port
+    if "STORAGE_EMULATOR_HOST" not in os.environ:
+        gcs = emulators.start_storage(free_port(), log_dir)
+        started.append(gcs)
+        os.environ["STORAGE_EMULATOR_HOST"] = gcs.url
     yield {
         "firestore": os.environ["FIRESTORE_EMULATOR_HOST"],
         "pubsub": os.environ["PUBSUB_EMULATOR_HOST"],
+        "storage": os.environ["STORAGE_EMULATOR_HOST"],
     }
     for emulator in started:
         emulator.stop()

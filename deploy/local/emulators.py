@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,6 +57,7 @@ class Emulator:
 
     process: ManagedProcess
     host_port: str
+    url: str = ""
 
     def stop(self) -> None:
         self.process.stop()
@@ -76,6 +78,18 @@ def start_pubsub(port: int, project: str, log_dir: Path, host: str = "127.0.0.1"
         f"--host-port={host}:{port}", f"--project={project}",
     ]  # fmt: skip
     return _start("pubsub-emulator", args, f"{host}:{port}", log_dir)
+
+
+def start_storage(port: int, log_dir: Path, host: str = "127.0.0.1") -> Emulator:
+    """Cloud Storage has no emulator from Google; gcp-storage-emulator (PyPI) speaks its JSON API
+    well enough for Google's client (buckets, resumable uploads, ranged reads, copies)."""
+    command = Path(sys.executable).with_name("gcp-storage-emulator")
+    if not command.exists():
+        raise StackError("gcp-storage-emulator is not installed: pip install gcp-storage-emulator.")
+    args = [str(command), "start", f"--host={host}", f"--port={port}", "--in-memory"]
+    emulator = _start("storage-emulator", args, f"{host}:{port}", log_dir)
+    emulator.url = f"http://{host}:{port}"
+    return emulator
 
 
 def _start(name: str, args: list[str], host_port: str, log_dir: Path) -> Emulator:

@@ -1,6 +1,6 @@
 """A throwaway stack for tests and benchmarks: the service and the processor as real uvicorn
 processes on free ports, with Pub/Sub topics of their own, on emulators that are already running
-(named by FIRESTORE_EMULATOR_HOST and PUBSUB_EMULATOR_HOST)."""
+(named by FIRESTORE_EMULATOR_HOST, PUBSUB_EMULATOR_HOST and STORAGE_EMULATOR_HOST)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from deploy.local.processes import ManagedProcess, free_port, wait_until_ready
 from deploy.local.stack import app_process, stack_env
 from deploy.local.topology import Topology, ensure_topology
 from jobs.settings import Settings
+from jobs.storage import Storage
 
 WAIT_SECONDS = 60.0
 
@@ -60,11 +61,13 @@ def start_stack(log_dir: Path, **settings_env: str) -> Stack:
         os.environ["GOOGLE_CLOUD_PROJECT"],
         os.environ["FIRESTORE_EMULATOR_HOST"],
         os.environ["PUBSUB_EMULATOR_HOST"],
+        os.environ["STORAGE_EMULATOR_HOST"],
         **env_settings,
     )
     settings = Settings.model_validate(
         {k.removeprefix("LONGRUN_").lower(): v for k, v in env_settings.items()}
     )
+    Storage(settings).ensure_bucket()
     service_port, processor_port = free_port(), free_port()
     processor_url = f"http://127.0.0.1:{processor_port}"
     ensure_topology(

@@ -28,6 +28,7 @@ from deploy.local.processes import (
 )
 from deploy.local.topology import Topology, ensure_topology
 from jobs.settings import Settings
+from jobs.storage import Storage
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,7 @@ SWEEP_EVERY_SECONDS = 60.0
 class Ports:
     firestore: int = 8080
     pubsub: int = 8085
+    storage: int = 9199
     service: int = 8000
     processor: int = 8001
 
@@ -63,13 +65,16 @@ def app_process(
     return ManagedProcess(name=app, args=args, env=env, log_path=log_path)
 
 
-def stack_env(project: str, firestore: str, pubsub: str, **extra: str) -> dict[str, str]:
+def stack_env(
+    project: str, firestore: str, pubsub: str, storage: str, **extra: str
+) -> dict[str, str]:
     """The environment the apps get: Google's emulator variables plus longrun's settings."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("LONGRUN_")}
     env.update(
         GOOGLE_CLOUD_PROJECT=project,
         FIRESTORE_EMULATOR_HOST=firestore,
         PUBSUB_EMULATOR_HOST=pubsub,
+        STORAGE_EMULATOR_HOST=storage,
         PYTHONUNBUFFERED="1",
         **extra,
     )
@@ -93,6 +98,7 @@ class LocalStack:
         for what, port in (
             ("Firestore emulator", self.ports.firestore),
             ("Pub/Sub emulator", self.ports.pubsub),
+            ("Cloud Storage emulator", self.ports.storage),
             ("API", self.ports.service),
             ("processor", self.ports.processor),
         ):
@@ -104,17 +110,21 @@ class LocalStack:
 
     def start(self) -> None:
         self.check()
-        self.say("Starting the Firestore and Pub/Sub emulators...")
+        self.say("Starting the Firestore, Pub/Sub and Cloud Storage emulators...")
         firestore = emulators.start_firestore(self.ports.firestore, self.project, self.log_dir)
         self._emulators.append(firestore)
         pubsub = emulators.start_pubsub(self.ports.pubsub, self.project, self.log_dir)
         self._emulators.append(pubsub)
-        env = stack_env(self.project, firestore.host_port, pubsub.host_port)
+        storage = emulators.start_storage(self.ports.storage, self.log_dir)
+        self._emulators.append(storage)
+        env = stack_env(self.project, firestore.host_port, pubsub.host_port, storage.url)
         os.environ.update(
             GOOGLE_CLOUD_PROJECT=self.project,
             FIRESTORE_EMULATOR_HOST=firestore.host_port,
             PUBSUB_EMULATOR_HOST=pubsub.host_port,
+            STORAGE_EMULATOR_HOST=storage.url,
         )
+        Storage(Settings()).ensure_bucket()
         processor_url = f"http://{HOST}:{self.ports.processor}"
         ensure_topology(
             Topology(
@@ -133,7 +143,8 @@ class LocalStack:
         self.say(
             f"longrun is up: API http://{HOST}:{self.ports.service} "
             f"(docs at /docs), processor {processor_url}, "
-            f"Firestore {firestore.host_port}, Pub/Sub {pubsub.host_port}; "
+            f"Firestore {firestore.host_port}, Pub/Sub {pubsub.host_port}, "
+            f"Cloud Storage {storage.url}; "
             f"logs in {self.log_dir}/. Ctrl-C stops everything."
         )
 

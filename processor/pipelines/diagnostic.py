@@ -11,7 +11,7 @@ import asyncio
 import hashlib
 from typing import Any
 
-from jobs.catalog import DiagnosticInput
+from jobs.diagnostic import DiagnosticInput
 from jobs.errors import PermanentError, TransientError
 from processor.context import StageContext
 from processor.pipelines import PipelineImpl, StageFn

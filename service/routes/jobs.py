@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Response, status
+from fastapi.responses import RedirectResponse, StreamingResponse
+from starlette.background import BackgroundTask
+from starlette.concurrency import iterate_in_threadpool
 
 from jobs.errors import NotFound
 from jobs.models import Job, JobRequest, is_job_id
 from jobs.problems import Problem
+from jobs.storage import CHUNK_BYTES
 from service.auth import UserDep
 from service.control import CancelOutcome, cancel_job, retry_job
-from service.deps import PublisherDep, SettingsDep, StoreDep
+from service.deps import PublisherDep, SettingsDep, StorageDep, StoreDep
 from service.submission import submit_job
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
@@ -52,6 +57,32 @@ async def get_job(job_id: str, user: UserDep, store: StoreDep) -> Job:
     if job is None or job.owner != user:
         raise NotFound(f"No job {job_id!r}.", code="JOB_NOT_FOUND")
     return job
+
+
+@router.get(
+    "/{job_id}/artifacts/{name}",
+    status_code=status.HTTP_307_TEMPORARY_REDIRECT,
+    responses={200: {"description": "The artifact (local stack only)."}, 404: _PROBLEM},
+)
+async def download_artifact(
+    job_id: str, name: str, user: UserDep, store: StoreDep, storage: StorageDep
+) -> Response:
+    """Download an artifact: a redirect to a short-lived signed URL (locally, the bytes)."""
+    job = await get_job(job_id, user, store)
+    artifact = job.artifacts.get(name)
+    if artifact is None:
+        raise NotFound(f"Job {job_id!r} has no artifact {name!r}.", code="ARTIFACT_NOT_FOUND")
+    url = await asyncio.to_thread(storage.download_url, artifact.uri)
+    if url is not None:
+        return RedirectResponse(url, status_code=status.HTTP_307_TEMPORARY_REDIRECT)
+    # The emulator cannot sign URLs: stream the object through the service instead.
+    reader = await asyncio.to_thread(storage.open_read, artifact.uri)
+    return StreamingResponse(
+        iterate_in_threadpool(iter(lambda: reader.read(CHUNK_BYTES), b"")),
+        media_type=artifact.content_type,
+        headers={"Content-Length": str(artifact.size_bytes)},
+        background=BackgroundTask(reader.close),
+    )
 
 
 @router.post(

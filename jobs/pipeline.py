@@ -1,0 +1,41 @@
+"""What a pipeline is, as both services see it: its input model and the stages an input plans."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel
+
+from jobs.models import StageState
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    """A stage as planned: its name, the label a UI shows, its share of progress, its limit."""
+
+    name: str
+    label: str
+    weight: float = 1.0
+    timeout_seconds: float = 540.0
+
+    def initial_state(self) -> StageState:
+        return StageState(name=self.name, label=self.label, weight=self.weight)
+
+
+@dataclass(frozen=True)
+class PipelineSpec:
+    """A pipeline: its validated input model and the stages a given input plans."""
+
+    name: str
+    description: str
+    input_model: type[BaseModel]
+    plan: Callable[[Any], list[StageSpec]]
+    example_input: dict[str, Any]
+    # Upload ids the input refers to; the API checks they exist and belong to the caller.
+    uploads: Callable[[Any], list[str]] = lambda _params: []
+
+    def example_stages(self) -> list[StageSpec]:
+        """The stages planned for an example input, for listings."""
+        return self.plan(self.input_model.model_validate(self.example_input))

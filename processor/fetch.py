@@ -1,0 +1,131 @@
+"""Downloading from the public internet without becoming a proxy into the private one.
+
+The host is resolved here, every address it resolves to is checked, and the connection goes to
+the checked address (with the original name for Host and TLS), so a DNS answer that changes
+between check and connect cannot smuggle in an internal address. Redirects are followed by hand,
+each one checked the same way, and only so many.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+
+from jobs.errors import PermanentError, TransientError
+from jobs.sources import check_address, check_url_without_network
+from jobs.storage import SourceTooLarge
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+_REDIRECTS = {301, 302, 303, 307, 308}
+_GONE = {401, 403, 404, 410, 451}
+
+
+@dataclass(frozen=True)
+class Fetched:
+    size_bytes: int
+    content_type: str
+    final_url: str
+
+
+@dataclass(frozen=True)
+class AddressRules:
+    """How URLs and addresses are checked; the default allows only the public internet."""
+
+    check_url: Callable[[str], str] = check_url_without_network
+    check_address: Callable[[IPAddress], None] = check_address
+
+
+async def resolve_checked(host: str, port: int, rules: AddressRules) -> IPAddress:
+    """One address of `host`, after checking every address it resolves to."""
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise PermanentError(f"{host} does not resolve.", code="SOURCE_UNREACHABLE") from exc
+    addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
+    for address in addresses:
+        rules.check_address(address)
+    return addresses[0]
+
+
+async def fetch_to_file(
+    url: str,
+    destination: Path,
+    *,
+    max_bytes: int,
+    max_redirects: int,
+    progress: Callable[[int, int | None], None] = lambda done, total: None,
+    between_chunks: Callable[[], Awaitable[None]] | None = None,
+    rules: AddressRules = AddressRules(),
+    verify: object = True,
+) -> Fetched:
+    """Stream an https:// URL into `destination`, refusing more than `max_bytes`."""
+    timeout = httpx.Timeout(30.0, read=60.0)
+    async with httpx.AsyncClient(verify=verify, timeout=timeout, trust_env=False) as client:  # type: ignore[arg-type]
+        for _ in range(max_redirects + 1):
+            request = await _checked_request(client, url, rules)
+            response = await client.send(request, stream=True)
+            try:
+                if response.status_code in _REDIRECTS and "location" in response.headers:
+                    url = urljoin(url, response.headers["location"])
+                    continue
+                _raise_for_status(response, url)
+                return await _save(response, url, destination, max_bytes, progress, between_chunks)
+            finally:
+                await response.aclose()
+    raise PermanentError(
+        f"More than {max_redirects} redirects from the source URL.", code="TOO_MANY_REDIRECTS"
+    )
+
+
+async def _checked_request(
+    client: httpx.AsyncClient, url: str, rules: AddressRules
+) -> httpx.Request:
+    host = rules.check_url(url)
+    parts = urlsplit(url)
+    port = parts.port or 443
+    address = await resolve_checked(host, port, rules)
+    target = httpx.URL(url).copy_with(host=str(address))
+    headers = {"Host": parts.netloc.rsplit("@", 1)[-1], "Accept": "*/*"}
+    return client.build_request("GET", target, headers=headers, extensions={"sni_hostname": host})
+
+
+def _raise_for_status(response: httpx.Response, url: str) -> None:
+    status = response.status_code
+    if status == 200:
+        return
+    if status in _GONE or (400 <= status < 500 and status != 429):
+        raise PermanentError(f"The source URL answered {status}.", code="SOURCE_UNREACHABLE")
+    raise TransientError(f"The source URL answered {status}; will try again.")
+
+
+async def _save(
+    response: httpx.Response,
+    url: str,
+    destination: Path,
+    max_bytes: int,
+    progress: Callable[[int, int | None], None],
+    between_chunks: Callable[[], Awaitable[None]] | None,
+) -> Fetched:
+    declared = response.headers.get("content-length")
+    total = int(declared) if declared and declared.isdigit() else None
+    if total is not None and total > max_bytes:
+        raise SourceTooLarge(f"The source is {total} bytes; the limit is {max_bytes} bytes.")
+    received = 0
+    with destination.open("wb") as sink:
+        async for chunk in response.aiter_bytes(1024 * 1024):
+            received += len(chunk)
+            if received > max_bytes:
+                raise SourceTooLarge(f"The source is over the limit of {max_bytes} bytes.")
+            sink.write(chunk)
+            progress(received, total)
+            if between_chunks is not None:
+                await between_chunks()
+    content_type = response.headers.get("content-type", "application/octet-stream")
+    return Fetched(size_bytes=received, content_type=content_type.split(";")[0], final_url=url)

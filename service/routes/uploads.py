@@ -1,0 +1,64 @@
+"""Uploads: the client asks here, then sends its file straight to Cloud Storage."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, status
+
+from jobs.errors import InvalidRequest
+from jobs.models import utcnow
+from jobs.problems import Problem
+from jobs.uploads import Upload, UploadRequest, UploadTicket
+from service.auth import UserDep
+from service.deps import SettingsDep, StorageDep, StoreDep
+
+router = APIRouter(prefix="/v1/uploads", tags=["uploads"])
+
+_PROBLEM: dict[str, Any] = {"model": Problem, "content": {"application/problem+json": {}}}
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, responses={422: _PROBLEM})
+async def create_upload(
+    request: UploadRequest,
+    user: UserDep,
+    store: StoreDep,
+    storage: StorageDep,
+    settings: SettingsDep,
+    origin: Annotated[str | None, Header()] = None,
+) -> UploadTicket:
+    """Reserve an upload: size and type are checked first, then a resumable upload session is
+    opened for exactly this file. PUT the bytes to `upload_url`, then submit a job with the
+    `upload_id` as its source."""
+    if request.size_bytes > settings.max_source_bytes:
+        raise InvalidRequest(
+            f"The file is {request.size_bytes} bytes; the limit is {settings.max_source_bytes}.",
+            code="UPLOAD_TOO_LARGE",
+            field="size_bytes",
+        )
+    upload_id = store.new_job_id()
+    name = f"uploads/{upload_id}/{request.object_filename()}"
+    url = await asyncio.to_thread(
+        storage.upload_session, name, request.content_type, request.size_bytes, origin
+    )
+    now = utcnow()
+    await store.create_upload(
+        Upload(
+            upload_id=upload_id,
+            owner=user,
+            filename=request.filename,
+            content_type=request.content_type,
+            size_bytes=request.size_bytes,
+            uri=storage.uri(name),
+            created_at=now,
+            expire_at=now + timedelta(days=settings.job_ttl_days),
+        )
+    )
+    return UploadTicket(
+        upload_id=upload_id,
+        upload_url=url,
+        headers={"Content-Type": request.content_type},
+        max_bytes=request.size_bytes,
+    )
