@@ -93,15 +93,18 @@ def free_port(host: str = "127.0.0.1") -> int:
         return port
 
 
-def wait_until_ready(url: str, process: ManagedProcess, timeout_seconds: float) -> None:
-    """Poll `url` until it answers 200; fail early and clearly if the process dies first."""
+def wait_until_ready(
+    url: str, process: ManagedProcess, timeout_seconds: float, ok: tuple[int, ...] = (200,)
+) -> None:
+    """Poll `url` until it answers (200, or a status in `ok`); fail early and clearly if the
+    process dies first."""
     deadline = time.monotonic() + timeout_seconds
     while time.monotonic() < deadline:
         if not process.alive:
             where = f"; see {process.log_path}" if process.log_path else ""
             raise StackError(f"{process.name} exited while starting{where}.")
         with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(url, timeout=1.0).status_code == 200:
+            if httpx.get(url, timeout=1.0).status_code in ok:
                 return
         time.sleep(0.1)
     raise StackError(f"{process.name} did not become ready at {url} in {timeout_seconds:g} s.")

@@ -1,0 +1,110 @@
+"""Submit: how long `POST /v1/jobs` takes, against what its two writes cost on their own.
+
+The floor is the same work done directly with Google's client libraries in the same run: one
+Firestore document create and one Pub/Sub publish (batching off), at the same concurrency. The
+processor is stopped meanwhile so that running jobs do not take the CPU from either side.
+
+    .venv/bin/python -m benchmarks.submit --json benchmarks/out/submit.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import tempfile
+import time
+import uuid
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from benchmarks.environment import emulators_running
+from benchmarks.stats import latency_summary, ratio
+from deploy.local.ephemeral import Stack, start_stack
+from jobs.models import StageMessage, utcnow
+from jobs.publisher import StagePublisher
+from jobs.store import firestore_client
+
+JOB = {"pipeline": "diagnostic", "input": {"stages": 1, "work_units": 0}}
+
+
+async def _api_round(api: httpx.AsyncClient) -> float:
+    started = time.perf_counter()
+    response = await api.post("/v1/jobs", json=JOB)
+    response.raise_for_status()
+    return time.perf_counter() - started
+
+
+async def _in_parallel(task: Any, requests: int, clients: int) -> list[float]:
+    """Run `task()` `requests` times from `clients` concurrent loops; the latencies."""
+    latencies: list[float] = []
+    remaining = iter(range(requests))
+
+    async def client() -> None:
+        for _ in remaining:
+            latencies.append(await task())
+
+    await asyncio.gather(*(client() for _ in range(clients)))
+    return latencies
+
+
+async def measure(stack: Stack, requests: int, clients: int) -> dict[str, Any]:
+    db = firestore_client(stack.settings)
+    floor_collection = db.collection(f"floor-{uuid.uuid4().hex[:6]}")
+    publisher = StagePublisher(stack.settings)
+
+    async def floor_round() -> float:
+        started = time.perf_counter()
+        ref = floor_collection.document()
+        await ref.create({"status": "queued", "created_at": utcnow(), "input": JOB["input"]})
+        await publisher.publish(StageMessage(job_id=ref.id, stage="step-1"))
+        return time.perf_counter() - started
+
+    limits = httpx.Limits(max_connections=clients)
+    async with httpx.AsyncClient(base_url=stack.api_url, timeout=60, limits=limits) as api:
+        await _in_parallel(lambda: _api_round(api), clients * 2, clients)  # warm up
+        await _in_parallel(floor_round, clients * 2, clients)
+        api_latencies = await _in_parallel(lambda: _api_round(api), requests, clients)
+        floor_latencies = await _in_parallel(floor_round, requests, clients)
+    publisher.close()
+    api_stats, floor_stats = latency_summary(api_latencies), latency_summary(floor_latencies)
+    return {
+        "clients": clients,
+        "requests": requests,
+        "api": api_stats,
+        "floor": floor_stats,
+        "p50_ratio": ratio(api_stats["p50_ms"], floor_stats["p50_ms"]),
+        "p99_ratio": ratio(api_stats["p99_ms"], floor_stats["p99_ms"]),
+    }
+
+
+def run(log_dir: Path, requests: int) -> list[dict[str, Any]]:
+    stack = start_stack(log_dir / "submit", LONGRUN_JOBS_COLLECTION=f"bench-{uuid.uuid4().hex[:6]}")
+    try:
+        stack.processor.stop()
+        return [asyncio.run(measure(stack, requests, clients)) for clients in (1, 32)]
+    finally:
+        stack.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=400)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    with ExitStack() as cleanup:
+        work = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="longrun-submit-")))
+        cleanup.enter_context(emulators_running(work))
+        results = run(work, args.requests)
+    for result in results:
+        print(json.dumps(result))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,116 @@
+"""Throughput: how many small jobs a stack of one service and one processor finishes a second,
+and whether longrun or the emulators are what limits it.
+
+Diagnostic jobs of 3 tiny stages are submitted as fast as they are accepted for a while, then
+every one is waited for. CPU time is read from /proc for longrun's processes (service and
+processor) and for the emulators' (their Java processes), over the same span.
+
+    .venv/bin/python -m benchmarks.throughput --seconds 60 --json benchmarks/out/throughput.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import httpx
+from google.cloud import firestore
+
+from benchmarks.environment import emulators_running, process_group_cpu_seconds
+from deploy.local.emulators import Emulator
+from deploy.local.ephemeral import Stack, start_stack
+from jobs.models import JobStatus
+
+JOB = {"pipeline": "diagnostic", "input": {"stages": 3, "work_units": 1, "unit_kib": 4}}
+CLIENTS = 8
+
+
+def _submit_for(stack: Stack, seconds: float) -> list[str]:
+    ids: list[str] = []
+    lock = threading.Lock()
+    deadline = time.monotonic() + seconds
+
+    def client() -> None:
+        with httpx.Client(base_url=stack.api_url, timeout=60) as api:
+            while time.monotonic() < deadline:
+                job_id = api.post("/v1/jobs", json=JOB).raise_for_status().json()["job_id"]
+                with lock:
+                    ids.append(job_id)
+
+    with ThreadPoolExecutor(CLIENTS) as pool:
+        for future in [pool.submit(client) for _ in range(CLIENTS)]:
+            future.result()
+    return ids
+
+
+def _finished(
+    db: firestore.Client, stack: Stack, ids: list[str], timeout: float
+) -> list[dict[str, Any]]:
+    jobs = db.collection(stack.settings.jobs_collection)
+    deadline = time.monotonic() + timeout
+    while True:
+        docs = [d.to_dict() or {} for d in db.get_all([jobs.document(i) for i in ids])]
+        if all(JobStatus(d["status"]).terminal for d in docs) or time.monotonic() > deadline:
+            return docs
+        time.sleep(1)
+
+
+def run(log_dir: Path, seconds: float, emulators: list[Emulator]) -> dict[str, Any]:
+    stack = start_stack(
+        log_dir / "throughput", LONGRUN_JOBS_COLLECTION=f"bench-{uuid.uuid4().hex[:6]}"
+    )
+    groups = {
+        "longrun": [p.pid for p in (stack.service, stack.processor) if p.pid],
+        "emulators": [e.process.pid for e in emulators if e.process.pid],
+    }
+
+    def cpu() -> dict[str, float]:
+        return {k: sum(process_group_cpu_seconds(g) for g in v) for k, v in groups.items()}
+
+    db = firestore.Client(project=stack.settings.project_id)
+    try:
+        before, started = cpu(), time.perf_counter()
+        ids = _submit_for(stack, seconds)
+        docs = _finished(db, stack, ids, timeout=600)
+        elapsed, after = time.perf_counter() - started, cpu()
+    finally:
+        stack.stop()
+    used = {k: round(after[k] - before[k], 1) for k in groups}
+    succeeded = sum(d["status"] == JobStatus.SUCCEEDED for d in docs)
+    total_cpu = sum(used.values()) or 1.0
+    return {
+        "submitted": len(ids),
+        "succeeded": succeeded,
+        "lost": sum(not JobStatus(d["status"]).terminal for d in docs),
+        "seconds": round(elapsed, 1),
+        "jobs_per_second": round(succeeded / elapsed, 1),
+        "cpu_seconds": used,
+        "longrun_cpu_share": round(used["longrun"] / total_cpu, 2) if emulators else None,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    with ExitStack() as cleanup:
+        work = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="longrun-tp-")))
+        started = cleanup.enter_context(emulators_running(work))
+        result = run(work, args.seconds, started)
+    print(json.dumps(result))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
