@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 from google.cloud import firestore
+from google.cloud.firestore import FieldFilter
 
-from jobs.models import Job, is_job_id, utcnow
+from jobs.errors import InvalidRequest
+from jobs.models import Job, JobStatus, is_job_id, utcnow
 from jobs.settings import Settings
 from jobs.uploads import Upload
 
@@ -68,6 +71,24 @@ class JobStore:
         """Update some fields of a job document, bumping its version."""
         await self.job_ref(job_id).update(stamped(fields))
 
+    async def list_jobs(
+        self, owner: str, status: JobStatus | None, limit: int, cursor: str | None
+    ) -> tuple[list[Job], str | None]:
+        """One page of an owner's jobs, newest first, and the cursor of the next page."""
+        query = self.jobs.where(filter=FieldFilter("owner", "==", owner))
+        if status is not None:
+            query = query.where(filter=FieldFilter("status", "==", status.value))
+        query = query.order_by("created_at", direction=firestore.Query.DESCENDING)
+        if cursor is not None:
+            after = await self.job_ref(_decode_cursor(cursor)).get()
+            if not after.exists or after.get("owner") != owner:
+                raise InvalidRequest("The cursor is not valid.", code="BAD_CURSOR", field="cursor")
+            query = query.start_after(after)
+        snapshots = [s async for s in query.limit(limit + 1).stream()]
+        jobs = [job_from_document(s.to_dict() or {}) for s in snapshots[:limit]]
+        more = len(snapshots) > limit
+        return jobs, _encode_cursor(jobs[-1].job_id) if more and jobs else None
+
     async def stage_outputs(self, job_id: str, stages: list[str]) -> dict[str, Any]:
         """The saved outputs of the named stages that have one."""
         if not stages:
@@ -95,3 +116,17 @@ class JobStore:
     async def ping(self) -> None:
         """One cheap read, to prove Firestore answers."""
         await self.job_ref("_readyz").get()
+
+
+def _encode_cursor(job_id: str) -> str:
+    return base64.urlsafe_b64encode(job_id.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> str:
+    try:
+        job_id = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (ValueError, UnicodeDecodeError):
+        job_id = ""
+    if not is_job_id(job_id):
+        raise InvalidRequest("The cursor is not valid.", code="BAD_CURSOR", field="cursor")
+    return job_id

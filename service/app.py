@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from google.cloud import firestore
 
 from jobs.logs import configure_logging
 from jobs.problems import install_problem_handlers
@@ -31,6 +32,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             store=JobStore(client, settings),
             publisher=publisher,
             storage=Storage(settings),
+            listener=firestore.Client(project=settings.project_id),
         )
         try:
             yield

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
+from google.cloud import firestore
 
 from jobs.publisher import StagePublisher
 from jobs.settings import Settings
@@ -19,6 +20,7 @@ class ServiceState:
     store: JobStore
     publisher: StagePublisher
     storage: Storage
+    listener: firestore.Client  # the sync client: only it can listen to documents
 
 
 def _state(request: Request) -> ServiceState:
@@ -42,7 +44,12 @@ def _storage(request: Request) -> Storage:
     return _state(request).storage
 
 
+def _listener(request: Request) -> firestore.Client:
+    return _state(request).listener
+
+
 StoreDep = Annotated[JobStore, Depends(_store)]
 PublisherDep = Annotated[StagePublisher, Depends(_publisher)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 StorageDep = Annotated[Storage, Depends(_storage)]
+ListenerDep = Annotated[firestore.Client, Depends(_listener)]

@@ -3,25 +3,38 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Header, Query, Response, status
 from fastapi.responses import RedirectResponse, StreamingResponse
+from pydantic import BaseModel
+from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.background import BackgroundTask
 from starlette.concurrency import iterate_in_threadpool
 
 from jobs.errors import NotFound
-from jobs.models import Job, JobRequest, is_job_id
+from jobs.models import Job, JobRequest, JobStatus, is_job_id
 from jobs.problems import Problem
 from jobs.storage import CHUNK_BYTES
+from jobs.store import JobStore
 from service.auth import UserDep
 from service.control import CancelOutcome, cancel_job, retry_job
-from service.deps import PublisherDep, SettingsDep, StorageDep, StoreDep
+from service.deps import ListenerDep, PublisherDep, SettingsDep, StorageDep, StoreDep
+from service.events import job_changes
 from service.submission import submit_job
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
 _PROBLEM: dict[str, Any] = {"model": Problem, "content": {"application/problem+json": {}}}
+# What `Retry-After` suggests to pollers of a running job; a listener or SSE needs no polling.
+POLL_SECONDS = 2
+HEARTBEAT_SECONDS = 15
+
+
+class JobPage(BaseModel):
+    jobs: list[Job]
+    next_cursor: str | None
 
 
 def _checked(job_id: str) -> str:
@@ -50,13 +63,75 @@ async def create_job(
     return job
 
 
-@router.get("/{job_id}", responses={404: _PROBLEM})
-async def get_job(job_id: str, user: UserDep, store: StoreDep) -> Job:
-    """The job document: status, progress, stages, result, artifacts and error."""
-    job = await store.get(_checked(job_id))
+async def _owned_job(job_id: str, user: str, store: JobStore) -> Job:
+    job: Job | None = await store.get(_checked(job_id))
     if job is None or job.owner != user:
         raise NotFound(f"No job {job_id!r}.", code="JOB_NOT_FOUND")
     return job
+
+
+@router.get("", responses={422: _PROBLEM})
+async def list_jobs(
+    user: UserDep,
+    store: StoreDep,
+    status_filter: Annotated[JobStatus | None, Query(alias="status")] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> JobPage:
+    """The caller's jobs, newest first; pass `next_cursor` back as `cursor` for the next page."""
+    jobs, next_cursor = await store.list_jobs(user, status_filter, limit, cursor)
+    return JobPage(jobs=jobs, next_cursor=next_cursor)
+
+
+@router.get(
+    "/{job_id}",
+    responses={304: {"description": "Not modified since the ETag given."}, 404: _PROBLEM},
+)
+async def get_job(
+    job_id: str,
+    response: Response,
+    user: UserDep,
+    store: StoreDep,
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> Any:
+    """The job document: status, progress, stages, result, artifacts and error.
+
+    The `ETag` is the document's version: send it back in `If-None-Match` to get a bodyless
+    `304` while nothing changed. `Retry-After` suggests when to poll again while the job runs.
+    """
+    job = await _owned_job(job_id, user, store)
+    etag = f'"{job.version}"'
+    headers = {"ETag": etag, "Cache-Control": "no-cache"}
+    if not job.status.terminal:
+        headers["Retry-After"] = str(POLL_SECONDS)
+    if if_none_match is not None and etag in [t.strip() for t in if_none_match.split(",")]:
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
+    response.headers.update(headers)
+    return job
+
+
+@router.get(
+    "/{job_id}/events",
+    response_class=EventSourceResponse,
+    responses={200: {"content": {"text/event-stream": {}}}, 404: _PROBLEM},
+)
+async def job_events(
+    job_id: str, user: UserDep, store: StoreDep, listener: ListenerDep, settings: SettingsDep
+) -> EventSourceResponse:
+    """Server-Sent Events: a `job` event (id = version) on every change, the current state at
+    once (also on reconnect with `Last-Event-ID`), a heartbeat every 15 s, and the end of the
+    stream after the terminal event."""
+    await _owned_job(job_id, user, store)
+
+    async def events() -> AsyncIterator[ServerSentEvent]:
+        async for job in job_changes(listener, settings.jobs_collection, job_id):
+            if job is None:
+                return
+            yield ServerSentEvent(job.model_dump_json(), event="job", id=str(job.version))
+            if job.status.terminal:
+                return
+
+    return EventSourceResponse(events(), ping=HEARTBEAT_SECONDS)
 
 
 @router.get(
@@ -68,7 +143,7 @@ async def download_artifact(
     job_id: str, name: str, user: UserDep, store: StoreDep, storage: StorageDep
 ) -> Response:
     """Download an artifact: a redirect to a short-lived signed URL (locally, the bytes)."""
-    job = await get_job(job_id, user, store)
+    job = await _owned_job(job_id, user, store)
     artifact = job.artifacts.get(name)
     if artifact is None:
         raise NotFound(f"Job {job_id!r} has no artifact {name!r}.", code="ARTIFACT_NOT_FOUND")
