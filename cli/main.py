@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import threading
+from pathlib import Path
 from types import FrameType
 from typing import Annotated, Any
 from urllib.parse import urlparse
@@ -14,6 +15,8 @@ import httpx
 import typer
 from rich.console import Console
 
+from cli.demo import upload_sample
+from cli.uploading import upload_file
 from cli.watch import watch_job
 from deploy.local.processes import StackError
 from deploy.local.stack import LocalStack, Ports
@@ -78,7 +81,10 @@ def submit(
     except json.JSONDecodeError as exc:
         err.print(f"[red]--input is not valid JSON: {exc}[/]")
         raise typer.Exit(2) from None
-    api_url = api or Settings().api_url
+    _submit_and_follow(api or Settings().api_url, pipeline, payload, watch)
+
+
+def _submit_and_follow(api_url: str, pipeline: str, payload: Any, watch: bool) -> None:
     body = _call("POST", f"{api_url}/v1/jobs", {"pipeline": pipeline, "input": payload})
     job_id = body["job_id"]
     console.print(f"Submitted job [bold]{job_id}[/] ({pipeline}).")
@@ -87,8 +93,42 @@ def submit(
     _use_local_emulator_for(api_url)
     job = watch_job(job_id, Settings(), console)
     _print_outcome(job.status, job.message, job.error.model_dump() if job.error else None)
+    if job.result and job.result.get("highlights"):
+        for item in job.result["highlights"]:
+            reasons = "; ".join(item["reasons"])
+            console.print(
+                f"  {item['start']:7.1f}-{item['end']:.1f} s  {item['score']:.2f}  {reasons}"
+            )
+        console.print(
+            f"Artifacts: {api_url}/v1/jobs/{job_id}/artifacts/<name> ({', '.join(job.artifacts)})"
+        )
     if job.status != JobStatus.SUCCEEDED:
         raise typer.Exit(1)
+
+
+@app.command()
+def demo(
+    watch: Annotated[bool, typer.Option(help="Show live progress until the job ends.")] = True,
+    api: ApiOption = None,
+) -> None:
+    """Analyse a generated 90-second sample video with its chat log (needs `make dev`)."""
+    api_url = api or Settings().api_url
+    console.print("Making a sample recording and uploading it...")
+    try:
+        job_input = upload_sample(api_url)
+    except httpx.HTTPError as exc:
+        err.print(f"[red]Cannot upload to the API at {api_url}: {exc}. Is `make dev` running?[/]")
+        raise typer.Exit(1) from None
+    _submit_and_follow(api_url, "media-analysis", job_input, watch)
+
+
+@app.command()
+def upload(
+    path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    api: ApiOption = None,
+) -> None:
+    """Upload a file; prints the upload id to use as a job's source."""
+    console.print(upload_file(api or Settings().api_url, path))
 
 
 @app.command()

@@ -4,12 +4,14 @@ cursor, read sources and save artifacts. Stages never touch Firestore or Pub/Sub
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from jobs.errors import JobCancelled
 from jobs.models import Artifact
@@ -17,6 +19,8 @@ from jobs.settings import Settings
 from jobs.storage import Storage
 from jobs.uploads import Upload
 from processor.progress import ProgressReporter
+
+T = TypeVar("T")
 
 # How often check_cancelled() may read Firestore; between reads it answers from memory.
 CANCEL_CHECK_SECONDS = 1.0
@@ -69,6 +73,42 @@ class StageContext:
         """Save a cursor (JSON-able); a later delivery of this stage starts with it in `cursor`."""
         await self._save_cursor(state)
         self.cursor = state
+
+    async def run_blocking(
+        self,
+        function: Callable[..., T],
+        /,
+        *args: Any,
+        message: str = "",
+        low: float = 0.0,
+        high: float = 1.0,
+        **kwargs: Any,
+    ) -> T:
+        """Run CPU-bound `function(*args, progress=..., **kwargs)` in a worker thread.
+
+        Its `progress(fraction)` calls are reported as this stage's progress (scaled into
+        low..high) and are where it stops: once the job is cancelled, or this stage is stopped
+        (time limit, shutdown), the next call raises, so the thread does not run on unseen.
+        """
+        stop = threading.Event()
+
+        def progress(fraction: float) -> None:
+            if stop.is_set():
+                raise JobCancelled("The stage was stopped.")
+            self.progress(low + (high - low) * fraction, f"{message} {fraction:.0%}".strip())
+
+        work = asyncio.create_task(asyncio.to_thread(function, *args, progress=progress, **kwargs))
+        try:
+            while not work.done():
+                await asyncio.wait({work}, timeout=CANCEL_CHECK_SECONDS)
+                if not work.done():
+                    await self.check_cancelled()
+            return work.result()
+        finally:
+            stop.set()
+            if not work.done():
+                with contextlib.suppress(BaseException):
+                    await asyncio.shield(work)
 
     async def find_upload(self, upload_id: str) -> Upload | None:
         """The job owner's upload with this id, if there is one."""

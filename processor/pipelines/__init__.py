@@ -22,5 +22,6 @@ class PipelineImpl:
 def implementations() -> dict[str, PipelineImpl]:
     """Every pipeline the processor can run."""
     from processor.pipelines import diagnostic
+    from processor.pipelines.media import pipeline as media
 
-    return {"diagnostic": diagnostic.PIPELINE}
+    return {"diagnostic": diagnostic.PIPELINE, "media-analysis": media.PIPELINE}

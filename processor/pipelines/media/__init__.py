@@ -1,0 +1,1 @@
+"""The media-analysis pipeline: find the highlights of a recording."""

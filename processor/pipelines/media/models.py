@@ -1,0 +1,109 @@
+"""What the media analyses produce. Stage outputs are stored in Firestore, so every field is a
+plain JSON type: numbers, strings, booleans, lists and nested models. Times are in seconds from
+the start of the recording."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field, model_validator
+
+
+class StreamInfo(BaseModel):
+    """One stream of a container, whatever its kind."""
+
+    index: int
+    kind: str = Field(description="audio, video, subtitle, data, attachment or unknown")
+    codec: str
+    duration_seconds: float | None = None
+
+
+class AudioInfo(BaseModel):
+    """The first audio stream, the one the analyses read."""
+
+    codec: str
+    sample_rate: int
+    channels: int
+
+
+class VideoInfo(BaseModel):
+    """The first video stream, the one the analyses read."""
+
+    codec: str
+    width: int
+    height: int
+    fps: float
+
+
+class MediaInfo(BaseModel):
+    """What a media file holds, as far as the analyses care."""
+
+    format_name: str
+    duration_seconds: float
+    has_audio: bool
+    has_video: bool
+    audio: AudioInfo | None = None
+    video: VideoInfo | None = None
+    streams: list[StreamInfo] = Field(default_factory=list)
+
+
+class Span(BaseModel):
+    """A stretch of the recording, `start` to `end`."""
+
+    start: float = Field(ge=0.0)
+    end: float = Field(ge=0.0)
+
+    @model_validator(mode="after")
+    def _ends_after_start(self) -> Span:
+        if self.end < self.start:
+            raise ValueError("a span cannot end before it starts")
+        return self
+
+    @property
+    def seconds(self) -> float:
+        return self.end - self.start
+
+    def contains(self, time: float) -> bool:
+        return self.start <= time <= self.end
+
+
+class Peak(BaseModel):
+    """A loud burst: `time` is its onset, `dbfs` the loudest window within it."""
+
+    time: float
+    dbfs: float
+
+
+class AudioAnalysis(BaseModel):
+    """The loudness of the recording, window by window, and what stands out in it."""
+
+    window_seconds: float
+    duration_seconds: float
+    loudness_dbfs: list[float] = Field(description="RMS level of each window, floored at -100")
+    silences: list[Span] = Field(default_factory=list)
+    peaks: list[Peak] = Field(default_factory=list)
+
+
+class SceneAnalysis(BaseModel):
+    """Where the picture changes abruptly, from frames sampled `sample_fps` times a second."""
+
+    sample_fps: float
+    cuts: list[float] = Field(default_factory=list)
+    frames_examined: int
+
+
+class ChatAnalysis(BaseModel):
+    """How busy the chat was, window by window, and when it was far busier than usual."""
+
+    messages: int
+    bad_lines: int
+    window_seconds: float
+    rate_per_window: list[float] = Field(description="messages per second in each window")
+    spikes: list[Span] = Field(default_factory=list)
+
+
+class Highlight(BaseModel):
+    """A stretch worth watching, with a score in [0, 1] and why it was picked."""
+
+    start: float
+    end: float
+    score: float
+    reasons: list[str] = Field(default_factory=list)

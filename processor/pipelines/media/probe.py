@@ -1,0 +1,206 @@
+"""What a media file holds, and whether it can be read to the end.
+
+It also holds what every reader of media shares. Every analysis opens media through
+`open_media`, so an FFmpeg failure anywhere becomes one permanent UNSUPPORTED_MEDIA error: the
+file is what it is, and a retry would fail the same way. `paced` keeps progress reports sparse.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import av
+from av.audio.stream import AudioStream
+from av.container import InputContainer
+from av.packet import Packet
+from av.stream import Disposition, Stream
+from av.video.stream import VideoStream
+
+from jobs.errors import PermanentError
+from processor.pipelines.media.models import AudioInfo, MediaInfo, StreamInfo, VideoInfo
+
+UNSUPPORTED = "UNSUPPORTED_MEDIA"
+# Demuxers FFmpeg offers for text art and still images: they "open" but are not recordings.
+_NOT_RECORDINGS = {"tty", "bin", "xbin", "adf", "idf", "image2"}
+# How far from the start packets are decoded to prove the streams are readable.
+_HEAD_PACKETS = 256
+# How much of its declared length a file may lack before it counts as truncated.
+_TAIL_SLACK_SECONDS = 1.0
+_TAIL_SLACK_FRACTION = 0.01
+_TAIL_LOOKBACK_SECONDS = 2.0
+
+Progress = Callable[[float], None]
+
+
+def unsupported(reason: str) -> PermanentError:
+    return PermanentError(f"Not a readable audio or video file: {reason}.", code=UNSUPPORTED)
+
+
+@contextmanager
+def open_media(path: Path) -> Iterator[InputContainer]:
+    """Open a local media file; an FFmpeg error, now or while reading it, is UNSUPPORTED_MEDIA."""
+    if not path.is_file() or path.stat().st_size == 0:
+        raise unsupported("the file is missing or empty")
+    try:
+        with av.open(str(path), metadata_errors="replace") as container:
+            if container.format.name in _NOT_RECORDINGS or container.format.name.endswith("_pipe"):
+                raise unsupported(f"{container.format.name} is not a recording format")
+            yield container
+    except av.FFmpegError as error:
+        raise unsupported(error.strerror or type(error).__name__) from error
+
+
+def first_audio(container: InputContainer) -> AudioStream | None:
+    return container.streams.audio[0] if container.streams.audio else None
+
+
+def first_video(container: InputContainer) -> VideoStream | None:
+    """The first video stream that moves: cover art in a music file is not a video."""
+    for stream in container.streams.video:
+        if not stream.disposition & Disposition.attached_pic:
+            return stream
+    return None
+
+
+def stream_seconds(stream: Stream) -> float | None:
+    if stream.duration is None or stream.time_base is None:
+        return None
+    return float(stream.duration * stream.time_base)
+
+
+def stream_start(stream: Stream) -> float:
+    """When the stream's first frame is stamped; the analyses count time from there."""
+    if stream.start_time is None or stream.time_base is None:
+        return 0.0
+    return float(stream.start_time * stream.time_base)
+
+
+def container_seconds(container: InputContainer) -> float | None:
+    """The declared length: the container's, else its longest stream's."""
+    if container.duration is not None and container.duration > 0:
+        return container.duration / av.time_base
+    lengths = [s for s in map(stream_seconds, container.streams) if s is not None]
+    return max(lengths, default=None)
+
+
+def probe_media(path: Path) -> MediaInfo:
+    """Describe a media file, after checking that it decodes at its start and reaches its end."""
+    with open_media(path) as container:
+        _check_riff_size(path)
+        info = _describe(container)
+        readable = [s for s in (first_audio(container), first_video(container)) if s is not None]
+        if not readable:
+            raise unsupported("it has neither an audio nor a video stream")
+        if info.duration_seconds <= 0:
+            raise unsupported("its length is unknown")
+        _check_head(container, readable)
+        _check_tail(container, info.duration_seconds)
+        return info
+
+
+def _describe(container: InputContainer) -> MediaInfo:
+    audio, video = first_audio(container), first_video(container)
+    return MediaInfo(
+        format_name=container.format.name,
+        duration_seconds=container_seconds(container) or 0.0,
+        has_audio=audio is not None,
+        has_video=video is not None,
+        audio=_audio_info(audio) if audio is not None else None,
+        video=_video_info(video) if video is not None else None,
+        streams=[
+            StreamInfo(
+                index=s.index,
+                kind=s.type,
+                codec=s.codec.canonical_name,
+                duration_seconds=stream_seconds(s),
+            )
+            for s in container.streams
+        ],
+    )
+
+
+def _audio_info(stream: AudioStream) -> AudioInfo:
+    return AudioInfo(
+        codec=stream.codec.canonical_name,
+        sample_rate=stream.sample_rate,
+        channels=stream.channels,
+    )
+
+
+def _video_info(stream: VideoStream) -> VideoInfo:
+    rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+    return VideoInfo(
+        codec=stream.codec.canonical_name,
+        width=stream.width,
+        height=stream.height,
+        fps=float(rate) if rate else 0.0,
+    )
+
+
+def _check_head(container: InputContainer, streams: list[AudioStream | VideoStream]) -> None:
+    """Each stream the analyses read must give a picture or sound within its first packets."""
+    waiting = {stream.index for stream in streams}
+    for count, packet in enumerate(container.demux(streams)):
+        if packet.decode():
+            waiting.discard(packet.stream.index)
+        if not waiting:
+            return
+        if count >= _HEAD_PACKETS:
+            break
+    raise unsupported("its first packets do not decode")
+
+
+def _check_tail(container: InputContainer, duration: float) -> None:
+    """The packets must reach the declared end: a cut-off file still opens, with its old length.
+
+    MP4 and MP3 headers keep the full length of a truncated file, so seek to just before its
+    declared end and demux (no decoding) to see how far the packets really go.
+    """
+    start = (container.start_time or 0) / av.time_base
+    target = start + max(0.0, duration - _TAIL_LOOKBACK_SECONDS)
+    try:
+        container.seek(round(target * av.time_base), backward=True)
+    except av.FFmpegError:
+        return  # Some formats cannot seek; their head decoded, which is the best check left.
+    stamped = (packet for packet in container.demux() if packet.pts is not None)
+    reached = max(map(_packet_end, stamped), default=None)
+    if reached is None:
+        raise unsupported("nothing can be read near its declared end (truncated?)")
+    missing = start + duration - reached
+    if missing > max(_TAIL_SLACK_SECONDS, _TAIL_SLACK_FRACTION * duration):
+        raise unsupported(f"it stops about {missing:.0f} s before its declared end (truncated?)")
+
+
+def _check_riff_size(path: Path) -> None:
+    """A WAV header declares the file's size; FFmpeg quietly plays a cut-off WAV as a short one."""
+    with path.open("rb") as file:
+        header = file.read(12)
+    if len(header) < 12 or header[:4] != b"RIFF" or header[8:12] != b"WAVE":
+        return
+    declared = int.from_bytes(header[4:8], "little") + 8
+    # Writers that stream (to a pipe) leave the size at 0 or all ones: nothing to compare.
+    if declared in (8, 0xFFFFFFFF + 8):
+        return
+    if path.stat().st_size < declared * (1.0 - _TAIL_SLACK_FRACTION):
+        raise unsupported("it is shorter than its header declares (truncated?)")
+
+
+def _packet_end(packet: Packet[Stream]) -> float:
+    return float(((packet.pts or 0) + (packet.duration or 0)) * packet.time_base)
+
+
+def paced(progress: Progress, interval_seconds: float = 0.25) -> Progress:
+    """Wrap `progress` so it is called at most once per interval (and always for 1.0)."""
+    last = -interval_seconds
+
+    def report(fraction: float) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if fraction >= 1.0 or now - last >= interval_seconds:
+            last = now
+            progress(min(max(fraction, 0.0), 1.0))
+
+    return report

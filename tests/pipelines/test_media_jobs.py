@@ -1,0 +1,186 @@
+"""media-analysis end to end: uploads, Pub/Sub, the processor, Storage and the API together."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from google.cloud import firestore
+from PIL import Image
+
+from cli.uploading import upload_file
+from deploy.local.ephemeral import Stack
+from jobs.models import JobStatus, StageStatus
+from jobs.storage import Storage
+from processor.pipelines.media.samples import make_audio, make_chat, make_video
+from tests.support import JobsWatcher, log_lines
+
+DURATION = 40.0
+CUTS = [8.0, 17.0, 29.0]
+BURSTS = [11.0, 24.0, 34.0]
+CHAT_BURSTS = [24.5]
+
+
+@pytest.fixture(scope="module")
+def media_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("media")
+    make_video(directory / "stream.mp4", duration_seconds=DURATION, cuts_at=CUTS, bursts_at=BURSTS)
+    make_audio(directory / "podcast.wav", duration_seconds=DURATION, bursts_at=BURSTS)
+    make_chat(
+        directory / "chat.jsonl", duration_seconds=DURATION, bursts_at=CHAT_BURSTS, bad_lines=3
+    )
+    (directory / "notes.txt").write_text("these are not the media you are looking for\n" * 50)
+    full = (directory / "stream.mp4").read_bytes()
+    (directory / "truncated.mp4").write_bytes(full[: len(full) // 3])
+    (directory / "empty.mp4").write_bytes(b"")
+    return directory
+
+
+@pytest.fixture
+def media_watcher(db: firestore.Client, stack: Stack) -> Iterator[JobsWatcher]:
+    watcher = JobsWatcher.start(db, stack.settings)
+    yield watcher
+    watcher.stop()
+
+
+def submit_media(api: httpx.Client, **media_input: object) -> str:
+    response = api.post("/v1/jobs", json={"pipeline": "media-analysis", "input": media_input})
+    assert response.status_code == 202, response.text
+    job_id: str = response.json()["job_id"]
+    return job_id
+
+
+def test_a_video_with_chat_runs_every_stage_and_finds_the_planted_highlights(
+    stack: Stack, api: httpx.Client, media_watcher: JobsWatcher, media_dir: Path
+) -> None:
+    source = upload_file(stack.api_url, media_dir / "stream.mp4", "video/mp4")
+    chat = upload_file(stack.api_url, media_dir / "chat.jsonl", "application/x-ndjson")
+
+    job_id = submit_media(api, source=source, chat=chat, options={"highlights": 3})
+    final = media_watcher.wait_terminal(job_id, timeout=180)
+
+    assert final.status == JobStatus.SUCCEEDED, final.error
+    assert all(stage.status == StageStatus.SUCCEEDED for stage in final.stages)
+    progress = [job.progress for job in media_watcher.history(job_id)]
+    assert progress == sorted(progress)
+    assert progress[-1] == 1.0
+    assert final.result is not None
+    spans = [(h["start"], h["end"]) for h in final.result["highlights"]]
+    for burst in BURSTS:
+        assert any(start - 1.0 <= burst <= end + 1.0 for start, end in spans), (burst, spans)
+    assert len(spans) == 3
+    assert {"report.json", "timeline.png", "thumbnail-1.jpg"} <= set(final.artifacts)
+    thumbnails = [job.stages[6] for job in media_watcher.history(job_id)]
+    assert any("thumbnails" in (stage.message or "") for stage in thumbnails)
+
+
+def test_artifacts_are_stored_and_download_through_the_api(
+    stack: Stack, api: httpx.Client, media_watcher: JobsWatcher, media_dir: Path
+) -> None:
+    source = upload_file(stack.api_url, media_dir / "stream.mp4", "video/mp4")
+    job_id = submit_media(api, source=source, options={"highlights": 2, "thumbnail_width": 200})
+    final = media_watcher.wait_terminal(job_id, timeout=180)
+    assert final.status == JobStatus.SUCCEEDED, final.error
+
+    report = api.get(f"/v1/jobs/{job_id}/artifacts/report.json")
+    timeline = api.get(f"/v1/jobs/{job_id}/artifacts/timeline.png")
+    thumbnail = api.get(f"/v1/jobs/{job_id}/artifacts/thumbnail-1.jpg")
+    missing = api.get(f"/v1/jobs/{job_id}/artifacts/nothing.bin")
+
+    assert report.status_code == 200
+    assert len(json.loads(report.content)["highlights"]) == 2
+    assert timeline.headers["content-type"] == "image/png"
+    assert Image.open(io.BytesIO(timeline.content)).format == "PNG"
+    assert Image.open(io.BytesIO(thumbnail.content)).size[0] == 200
+    assert missing.status_code == 404
+    assert missing.json()["code"] == "ARTIFACT_NOT_FOUND"
+    stored = Storage(stack.settings).stat(final.artifacts["report.json"].uri)
+    assert stored is not None
+    assert stored.size_bytes == len(report.content)
+
+
+def test_audio_only_without_chat_skips_scenes_and_chat(
+    stack: Stack, api: httpx.Client, media_watcher: JobsWatcher, media_dir: Path
+) -> None:
+    source = upload_file(stack.api_url, media_dir / "podcast.wav", "audio/wav")
+
+    job_id = submit_media(api, source=source)
+    final = media_watcher.wait_terminal(job_id, timeout=180)
+
+    assert final.status == JobStatus.SUCCEEDED, final.error
+    statuses = {stage.name: stage.status for stage in final.stages}
+    assert statuses["scenes"] == StageStatus.SKIPPED
+    assert statuses["chat"] == StageStatus.SKIPPED
+    assert statuses["audio"] == StageStatus.SUCCEEDED
+    assert final.progress == 1.0
+    assert final.result is not None
+    assert final.result["has_video"] is False
+    assert "thumbnail-1.jpg" in final.artifacts
+
+
+def outside_object(stack: Stack, path: Path) -> str:
+    """Put a file in a bucket that is not longrun's, as a user's own media; its gs:// URI."""
+    storage = Storage(stack.settings)
+    bucket = storage._client.bucket("someone-elses-media")
+    if not bucket.exists():
+        storage._client.create_bucket(bucket.name)
+    bucket.blob(path.name).upload_from_filename(str(path))
+    return f"gs://{bucket.name}/{path.name}"
+
+
+@pytest.mark.parametrize("name", ["notes.txt", "truncated.mp4", "empty.mp4"])
+def test_what_is_not_playable_media_fails_once_with_unsupported_media(
+    stack: Stack, api: httpx.Client, media_watcher: JobsWatcher, media_dir: Path, name: str
+) -> None:
+    path = media_dir / name
+    # An upload must declare a size above zero, so the empty file comes from a bucket.
+    source = (
+        upload_file(stack.api_url, path) if path.stat().st_size else outside_object(stack, path)
+    )
+
+    job_id = submit_media(api, source=source)
+    final = media_watcher.wait_terminal(job_id, timeout=120)
+
+    assert final.status == JobStatus.FAILED
+    assert final.error is not None
+    assert final.error.code == "UNSUPPORTED_MEDIA"
+    assert final.error.retryable is False
+    assert sum(stage.attempts for stage in final.stages) <= 2, "no retry storm"
+    assert len(log_lines(stack, job_id, "claim claimed")) <= 2
+
+
+def test_an_address_that_only_resolves_to_loopback_is_refused_when_fetched(
+    stack: Stack, api: httpx.Client, media_watcher: JobsWatcher
+) -> None:
+    job_id = submit_media(api, source="https://2130706433/vod.mp4")
+
+    final = media_watcher.wait_terminal(job_id, timeout=60)
+
+    assert final.status == JobStatus.FAILED
+    assert final.error is not None
+    assert final.error.code == "SOURCE_NOT_ALLOWED"
+    assert final.error.stage == "fetch"
+
+
+def test_an_oversize_gs_source_fails_without_being_read(
+    make_stack: Callable[..., Stack], db: firestore.Client, media_dir: Path
+) -> None:
+    stack = make_stack(LONGRUN_MAX_SOURCE_BYTES="1000")
+    big = outside_object(stack, media_dir / "stream.mp4")
+    watcher = JobsWatcher.start(db, stack.settings)
+    with stack.api() as api:
+        job_id = submit_media(api, source=big)
+        own = submit_media(api, source=f"gs://{stack.settings.bucket_name}/uploads/x/y.mp4")
+
+    final = watcher.wait_terminal(job_id, timeout=60)
+    refused = watcher.wait_terminal(own, timeout=60)
+    watcher.stop()
+
+    assert final.error is not None
+    assert final.error.code == "SOURCE_TOO_LARGE"
+    assert refused.error is not None
+    assert refused.error.code == "SOURCE_NOT_ALLOWED"
