@@ -56,7 +56,7 @@ def run_all(work: Path, quick: bool) -> dict[str, Any]:
             stack.stop()
         minutes = (6.0, 2.0) if quick else (60.0, 10.0)
         results["media"] = [
-            media.measure(name.split(" (")[0].replace(" ", "-"), path, kind, seconds, work).__dict__
+            media.measure(media.slug(name), path, kind, seconds, work).__dict__
             for name, path, kind, seconds in media.make_samples(work, *minutes)
         ]
     return results

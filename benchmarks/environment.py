@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
-from collections.abc import Iterator
+import tempfile
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
+
+from google.cloud import firestore
 
 from deploy.local import emulators
 from deploy.local.processes import free_port
+from jobs.models import JobStatus
 
 PROJECT = "longrun-bench"
 
@@ -50,3 +57,32 @@ def process_group_cpu_seconds(pgid: int) -> float:
         if int(fields[2]) == pgid:
             total += int(fields[11]) + int(fields[12])
     return total / ticks
+
+
+def wait_all_finished(
+    db: firestore.Client, collection: str, ids: list[str], timeout: float
+) -> list[dict[str, Any]]:
+    """The job documents once every one is terminal (or as they are when `timeout` runs out)."""
+    jobs = db.collection(collection)
+    deadline = time.monotonic() + timeout
+    while True:
+        docs = [d.to_dict() or {} for d in db.get_all([jobs.document(i) for i in ids])]
+        if all(JobStatus(d["status"]).terminal for d in docs) or time.monotonic() > deadline:
+            return docs
+        time.sleep(0.25)
+
+
+def standalone(
+    prefix: str, json_path: Path | None, run: Callable[[Path, list[emulators.Emulator]], Any]
+) -> None:
+    """Run one benchmark on its own: emulators in a scratch directory, results printed as JSON
+    and, if asked, written to `json_path`."""
+    with tempfile.TemporaryDirectory(prefix=f"longrun-{prefix}-") as directory:
+        work = Path(directory)
+        with emulators_running(work) as started:
+            result = run(work, started)
+    text = json.dumps(result, indent=2, default=str)
+    print(text)
+    if json_path is not None:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(text + "\n")

@@ -11,12 +11,10 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import tempfile
 import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +22,7 @@ from typing import Any
 import httpx
 from google.cloud import firestore
 
-from benchmarks.environment import emulators_running
+from benchmarks.environment import standalone, wait_all_finished
 from deploy.local.ephemeral import Stack, start_stack
 from jobs.models import JobStatus
 
@@ -72,18 +70,6 @@ def _submit_all(
     return ids, latencies
 
 
-def _wait_finished(
-    db: firestore.Client, stack: Stack, ids: list[str], timeout: float
-) -> list[dict[str, Any]]:
-    jobs = db.collection(stack.settings.jobs_collection)
-    deadline = time.monotonic() + timeout
-    while True:
-        docs = [d.to_dict() or {} for d in db.get_all([jobs.document(i) for i in ids])]
-        if all(JobStatus(d["status"]).terminal for d in docs) or time.monotonic() > deadline:
-            return docs
-        time.sleep(0.25)
-
-
 def _body_completions(stack: Stack) -> dict[tuple[str, str], int]:
     counts: dict[tuple[str, str], int] = {}
     for line in (stack.log_dir / "processor.log").read_text().splitlines():
@@ -106,7 +92,7 @@ def run_load(
     job_input = job_input or DEFAULT_INPUT
     started = time.perf_counter()
     ids, latencies = _submit_all(stack, jobs, clients, job_input)
-    docs = _wait_finished(db, stack, ids, timeout)
+    docs = wait_all_finished(db, stack.settings.jobs_collection, ids, timeout)
     finished_at = max((d["finished_at"] for d in docs if d.get("finished_at")), default=None)
     first_created = min(d["created_at"] for d in docs)
     span = (
@@ -143,18 +129,16 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--json", type=Path, help="also write the report here, as JSON")
     args = parser.parse_args()
-    with ExitStack() as cleanup:
-        log_dir = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="longrun-bench-")))
-        cleanup.enter_context(emulators_running(log_dir))
-        stack = start_stack(log_dir, LONGRUN_JOBS_COLLECTION=f"bench-{uuid.uuid4().hex[:8]}")
-        cleanup.callback(stack.stop)
-        db = firestore.Client(project=stack.settings.project_id)
-        report = run_load(stack, db, jobs=args.jobs, clients=args.clients)
-    for name, value in asdict(report).items():
-        print(f"{name:34} {value}")
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(asdict(report), indent=2) + "\n")
+
+    def run(work: Path, _emulators: object) -> dict[str, Any]:
+        stack = start_stack(work, LONGRUN_JOBS_COLLECTION=f"bench-{uuid.uuid4().hex[:8]}")
+        try:
+            db = firestore.Client(project=stack.settings.project_id)
+            return asdict(run_load(stack, db, jobs=args.jobs, clients=args.clients))
+        finally:
+            stack.stop()
+
+    standalone("load", args.json, run)
 
 
 if __name__ == "__main__":

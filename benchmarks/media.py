@@ -13,19 +13,16 @@ audio to show memory does not grow with duration) it measures, in the same run:
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
-from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from google.cloud import firestore
 
-from benchmarks.environment import emulators_running
+from benchmarks.environment import standalone
 from cli.uploading import upload_file
 from deploy.local.ephemeral import Stack, start_stack
 from jobs.models import JobStatus
@@ -117,6 +114,11 @@ def _bursts(seconds: float) -> list[float]:
     return [seconds * f for f in (0.1, 0.35, 0.6, 0.85)]
 
 
+def slug(name: str) -> str:
+    """`audio 60 min (AAC)` → `audio-60-min`."""
+    return name.split(" (")[0].replace(" ", "-")
+
+
 def make_samples(
     directory: Path, minutes_audio: float, minutes_video: float
 ) -> list[tuple[str, Path, str, float]]:
@@ -151,20 +153,15 @@ def main() -> None:
     parser.add_argument("--video-minutes", type=float, default=10)
     parser.add_argument("--json", type=Path, help="also write the results here, as JSON")
     args = parser.parse_args()
-    runs: list[MediaRun] = []
-    with ExitStack() as cleanup:
-        work = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="longrun-media-")))
-        cleanup.enter_context(emulators_running(work))
-        for name, path, content_type, seconds in make_samples(
-            work, args.audio_minutes, args.video_minutes
-        ):
-            runs.append(
-                measure(name.split(" (")[0].replace(" ", "-"), path, content_type, seconds, work)
-            )
-            print(json.dumps(asdict(runs[-1])), flush=True)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps([asdict(r) for r in runs], indent=2) + "\n")
+
+    def run(work: Path, _started: object) -> list[dict[str, object]]:
+        samples = make_samples(work, args.audio_minutes, args.video_minutes)
+        return [
+            asdict(measure(slug(name), path, kind, secs, work))
+            for name, path, kind, secs in samples
+        ]
+
+    standalone("media", args.json, run)
 
 
 if __name__ == "__main__":

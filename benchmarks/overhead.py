@@ -12,15 +12,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
-import tempfile
 import threading
 import time
 import uuid
 from collections.abc import Callable
-from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +25,7 @@ import google.cloud.pubsub_v1 as pubsub_v1
 import httpx
 from google.cloud import firestore
 
-from benchmarks.environment import emulators_running
+from benchmarks.environment import standalone
 from benchmarks.stats import ratio
 from deploy.local.ephemeral import Stack, start_stack
 from deploy.local.processes import ManagedProcess, free_port, wait_until_ready
@@ -140,15 +137,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    with ExitStack() as cleanup:
-        work = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="longrun-overhead-")))
-        cleanup.enter_context(emulators_running(work))
-        os.environ.setdefault("GOOGLE_CLOUD_PROJECT", "longrun-bench")
-        result = run(work, args.rounds)
-    print(json.dumps(result))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    standalone("overhead", args.json, lambda work, _started: run(work, args.rounds))
 
 
 if __name__ == "__main__":

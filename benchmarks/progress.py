@@ -11,18 +11,15 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
-import tempfile
 import threading
 import time
 import uuid
-from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 from google.cloud import firestore
 
-from benchmarks.environment import emulators_running
+from benchmarks.environment import standalone
 from deploy.local.ephemeral import start_stack
 
 REPORTS = 100_000
@@ -78,14 +75,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    with ExitStack() as cleanup:
-        work = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="longrun-progress-")))
-        cleanup.enter_context(emulators_running(work))
-        result = run(work)
-    print(json.dumps(result))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    standalone("progress", args.json, lambda work, _started: run(work))
 
 
 if __name__ == "__main__":

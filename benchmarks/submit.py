@@ -11,17 +11,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import tempfile
 import time
 import uuid
-from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from benchmarks.environment import emulators_running
+from benchmarks.environment import standalone
 from benchmarks.stats import latency_summary, ratio
 from deploy.local.ephemeral import Stack, start_stack
 from jobs.models import StageMessage, utcnow
@@ -95,15 +92,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=400)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    with ExitStack() as cleanup:
-        work = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="longrun-submit-")))
-        cleanup.enter_context(emulators_running(work))
-        results = run(work, args.requests)
-    for result in results:
-        print(json.dumps(result))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(results, indent=2) + "\n")
+    standalone("submit", args.json, lambda work, _started: run(work, args.requests))
 
 
 if __name__ == "__main__":

@@ -11,20 +11,17 @@ processor) and for the emulators' (their Java processes), over the same span.
 from __future__ import annotations
 
 import argparse
-import json
-import tempfile
 import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import httpx
 from google.cloud import firestore
 
-from benchmarks.environment import emulators_running, process_group_cpu_seconds
+from benchmarks.environment import process_group_cpu_seconds, standalone, wait_all_finished
 from deploy.local.emulators import Emulator
 from deploy.local.ephemeral import Stack, start_stack
 from jobs.models import JobStatus
@@ -51,18 +48,6 @@ def _submit_for(stack: Stack, seconds: float) -> list[str]:
     return ids
 
 
-def _finished(
-    db: firestore.Client, stack: Stack, ids: list[str], timeout: float
-) -> list[dict[str, Any]]:
-    jobs = db.collection(stack.settings.jobs_collection)
-    deadline = time.monotonic() + timeout
-    while True:
-        docs = [d.to_dict() or {} for d in db.get_all([jobs.document(i) for i in ids])]
-        if all(JobStatus(d["status"]).terminal for d in docs) or time.monotonic() > deadline:
-            return docs
-        time.sleep(1)
-
-
 def run(log_dir: Path, seconds: float, emulators: list[Emulator]) -> dict[str, Any]:
     stack = start_stack(
         log_dir / "throughput", LONGRUN_JOBS_COLLECTION=f"bench-{uuid.uuid4().hex[:6]}"
@@ -79,7 +64,7 @@ def run(log_dir: Path, seconds: float, emulators: list[Emulator]) -> dict[str, A
     try:
         before, started = cpu(), time.perf_counter()
         ids = _submit_for(stack, seconds)
-        docs = _finished(db, stack, ids, timeout=600)
+        docs = wait_all_finished(db, stack.settings.jobs_collection, ids, timeout=600)
         elapsed, after = time.perf_counter() - started, cpu()
     finally:
         stack.stop()
@@ -102,14 +87,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    with ExitStack() as cleanup:
-        work = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="longrun-tp-")))
-        started = cleanup.enter_context(emulators_running(work))
-        result = run(work, args.seconds, started)
-    print(json.dumps(result))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    standalone("throughput", args.json, lambda work, started: run(work, args.seconds, started))
 
 
 if __name__ == "__main__":
