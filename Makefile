@@ -12,7 +12,17 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
-install: $(STAMP)
+NODE_STAMP := node_modules/.installed
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $(NODE_STAMP)
+
+# The page's bundle (Firebase JS SDK + web/src), served by the API at /.
+web/public/app.js: $(NODE_STAMP) $(wildcard web/src/*.js)
+	npm run --silent build
+
+install: $(STAMP) web/public/app.js
 
 ## The local stack (emulators, API on :8000, processor on :8001) in the foreground.
 dev: install

@@ -26,7 +26,7 @@ from benchmarks.environment import standalone
 from cli.uploading import upload_file
 from deploy.local.ephemeral import Stack, start_stack
 from jobs.models import JobStatus
-from processor.pipelines.media.samples import make_audio, make_video
+from samples.media import make_audio, make_video
 
 _DECODE = """
 import sys, time, av

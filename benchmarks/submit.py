@@ -1,8 +1,9 @@
 """Submit: how long `POST /v1/jobs` takes, against what its two writes cost on their own.
 
 The floor is the same work done directly with Google's client libraries in the same run: one
-Firestore document create and one Pub/Sub publish (batching off), at the same concurrency. The
-processor is stopped meanwhile so that running jobs do not take the CPU from either side.
+Firestore document create and one Pub/Sub publish (batching off), at the same concurrency.
+Rounds of the two alternate, so noise hits both alike. The push subscription is removed
+meanwhile: no processor runs the jobs, and no push retries take the CPU from either side.
 
     .venv/bin/python -m benchmarks.submit --json benchmarks/out/submit.json
 """
@@ -16,6 +17,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import google.cloud.pubsub_v1 as pubsub_v1
 import httpx
 
 from benchmarks.environment import standalone
@@ -61,12 +63,16 @@ async def measure(stack: Stack, requests: int, clients: int) -> dict[str, Any]:
         return time.perf_counter() - started
 
     limits = httpx.Limits(max_connections=clients)
+    api_latencies: list[float] = []
+    floor_latencies: list[float] = []
+    batch = max(clients * 4, requests // 10)
     async with httpx.AsyncClient(base_url=stack.api_url, timeout=60, limits=limits) as api:
         await _in_parallel(lambda: _api_round(api), clients * 2, clients)  # warm up
         await _in_parallel(floor_round, clients * 2, clients)
-        api_latencies = await _in_parallel(lambda: _api_round(api), requests, clients)
-        floor_latencies = await _in_parallel(floor_round, requests, clients)
-    publisher.close()
+        for _ in range(max(1, requests // batch)):
+            api_latencies += await _in_parallel(lambda: _api_round(api), batch, clients)
+            floor_latencies += await _in_parallel(floor_round, batch, clients)
+    await publisher.close()
     api_stats, floor_stats = latency_summary(api_latencies), latency_summary(floor_latencies)
     return {
         "clients": clients,
@@ -78,10 +84,20 @@ async def measure(stack: Stack, requests: int, clients: int) -> dict[str, Any]:
     }
 
 
+def _remove_push_subscription(stack: Stack) -> None:
+    subscriber = pubsub_v1.SubscriberClient()
+    name = f"{stack.settings.stages_topic}-push"
+    subscriber.delete_subscription(
+        subscription=subscriber.subscription_path(stack.settings.project_id, name)
+    )
+    subscriber.close()
+
+
 def run(log_dir: Path, requests: int) -> list[dict[str, Any]]:
     stack = start_stack(log_dir / "submit", LONGRUN_JOBS_COLLECTION=f"bench-{uuid.uuid4().hex[:6]}")
     try:
         stack.processor.stop()
+        _remove_push_subscription(stack)
         return [asyncio.run(measure(stack, requests, clients)) for clients in (1, 32)]
     finally:
         stack.stop()

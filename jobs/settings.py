@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -49,6 +51,11 @@ class Settings(BaseSettings):
     max_source_bytes: int = Field(default=2 * 1024**3, gt=0)
     fetch_max_redirects: int = Field(default=5, ge=0, le=20)
     download_url_seconds: int = Field(default=900, ge=60, le=7 * 24 * 3600)
+
+    # The demo page: where its built files are, and the Firebase web config it listens with.
+    web_dir: Path | None = None
+    firebase_web_api_key: str | None = None
+    firebase_auth_domain: str | None = None
 
     api_url: str = "http://127.0.0.1:8000"
     log_level: str = "INFO"

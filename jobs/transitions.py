@@ -86,11 +86,13 @@ def stage_succeeded(
     *,
     result: dict[str, Any] | None,
     artifacts: dict[str, Artifact] | None = None,
-    skipped: bool = False,
+    skipped: str | None = None,
 ) -> dict[str, Any]:
-    """The stage is done (or had nothing to do); the job moves on, or succeeds with `result`."""
+    """The stage is done, or had nothing to do (`skipped` says why); the job moves on, or
+    succeeds with `result`."""
     stage = job.stages[index]
     stage.status = StageStatus.SKIPPED if skipped else StageStatus.SUCCEEDED
+    stage.message = skipped  # a finished stage's last progress note is stale
     stage.progress = 1.0
     stage.finished_at = now
     stage.error = None

@@ -56,7 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             await app.state.runtime.drain(timeout_seconds=SHUTDOWN_RELEASE_SECONDS)
-            publisher.close()
+            await publisher.close()
 
     app = FastAPI(title="longrun processor", version="0.1.0", lifespan=lifespan)
     install_problem_handlers(app)

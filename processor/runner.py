@@ -150,9 +150,9 @@ async def _execute(claim: Claim, runtime: Runtime) -> Outcome:
     except Exception as exc:
         log.warning("attempt %d failed", lease.attempt, exc_info=True)
         return await finish.transient(_error_info(exc, retryable=True))
-    skipped = isinstance(output, Skipped)
-    if isinstance(output, Skipped):
-        output = {"skipped": output.reason}
+    skipped = output.reason if isinstance(output, Skipped) else None
+    if skipped is not None:
+        output = {"skipped": skipped}
     return await finish.succeeded(
         output,
         lambda: impl.result({**outputs, lease.stage: output}),
@@ -319,7 +319,7 @@ class _Finisher:
         result_of: Callable[[], dict[str, Any]],
         artifacts: dict[str, Artifact],
         *,
-        skipped: bool = False,
+        skipped: str | None = None,
     ) -> Outcome:
         """Record the stage's output; `result_of` gives the job's result if this was the last."""
 

@@ -15,7 +15,7 @@ from jobs.settings import Settings
 from jobs.storage import Storage
 from jobs.store import JobStore, firestore_client
 from service.deps import ServiceState
-from service.routes import jobs, meta, uploads
+from service.routes import jobs, meta, uploads, web
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -37,7 +37,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
-            publisher.close()
+            await publisher.close()
 
     app = FastAPI(
         title="longrun",
@@ -49,4 +49,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(jobs.router)
     app.include_router(uploads.router)
     app.include_router(meta.router)
+    app.include_router(web.router)
+    web.mount_page(app, settings)
     return app

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -21,6 +22,7 @@ class ServiceState:
     publisher: StagePublisher
     storage: Storage
     listener: firestore.Client  # the sync client: only it can listen to documents
+    sample_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 def _state(request: Request) -> ServiceState:
@@ -48,8 +50,13 @@ def _listener(request: Request) -> firestore.Client:
     return _state(request).listener
 
 
+def _sample_lock(request: Request) -> asyncio.Lock:
+    return _state(request).sample_lock
+
+
 StoreDep = Annotated[JobStore, Depends(_store)]
 PublisherDep = Annotated[StagePublisher, Depends(_publisher)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 StorageDep = Annotated[Storage, Depends(_storage)]
 ListenerDep = Annotated[firestore.Client, Depends(_listener)]
+SampleLockDep = Annotated[asyncio.Lock, Depends(_sample_lock)]

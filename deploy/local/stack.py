@@ -36,6 +36,8 @@ AppName = Literal["service", "processor"]
 HOST = "127.0.0.1"
 # Restarts closer together than this are delayed, so a crash loop does not spin the CPU.
 _MIN_RESTART_GAP_SECONDS = 2.0
+# The security rules the deploy scripts install; the local Firestore enforces the same ones.
+RULES = Path(__file__).parents[1] / "firestore.rules"
 # Cloud Scheduler calls the sweeper each minute in production; the local stack does the same.
 SWEEP_EVERY_SECONDS = 60.0
 
@@ -111,7 +113,9 @@ class LocalStack:
     def start(self) -> None:
         self.check()
         self.say("Starting the Firestore, Pub/Sub and Cloud Storage emulators...")
-        firestore = emulators.start_firestore(self.ports.firestore, self.project, self.log_dir)
+        firestore = emulators.start_firestore(
+            self.ports.firestore, self.project, self.log_dir, rules=RULES
+        )
         self._emulators.append(firestore)
         pubsub = emulators.start_pubsub(self.ports.pubsub, self.project, self.log_dir)
         self._emulators.append(pubsub)

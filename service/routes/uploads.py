@@ -13,7 +13,8 @@ from jobs.models import utcnow
 from jobs.problems import Problem
 from jobs.uploads import Upload, UploadRequest, UploadTicket
 from service.auth import UserDep
-from service.deps import SettingsDep, StorageDep, StoreDep
+from service.deps import SampleLockDep, SettingsDep, StorageDep, StoreDep
+from service.sample import sample_uploads
 
 router = APIRouter(prefix="/v1/uploads", tags=["uploads"])
 
@@ -62,3 +63,16 @@ async def create_upload(
         headers={"Content-Type": request.content_type},
         max_bytes=request.size_bytes,
     )
+
+
+@router.post("/sample", status_code=status.HTTP_201_CREATED)
+async def create_sample_uploads(
+    user: UserDep,
+    store: StoreDep,
+    storage: StorageDep,
+    settings: SettingsDep,
+    lock: SampleLockDep,
+) -> dict[str, str]:
+    """Uploads of the demo recording (a 90 s video) and its chat log, as the caller's own:
+    the answer is a ready `media-analysis` input (`source`, `chat`)."""
+    return await sample_uploads(store, storage, settings, user, lock)

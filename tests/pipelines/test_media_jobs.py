@@ -16,7 +16,7 @@ from cli.uploading import upload_file
 from deploy.local.ephemeral import Stack
 from jobs.models import JobStatus, StageStatus
 from jobs.storage import Storage
-from processor.pipelines.media.samples import make_audio, make_chat, make_video
+from samples.media import make_audio, make_chat, make_video
 from tests.support import JobsWatcher, log_lines
 
 DURATION = 40.0

@@ -19,7 +19,7 @@ from processor.pipelines.media.audio import (
     find_silences,
 )
 from processor.pipelines.media.models import AudioAnalysis, Span
-from processor.pipelines.media.samples import make_audio, make_video
+from samples.media import make_audio, make_video
 
 BURSTS = [8.0, 27.5]
 QUIET = Span(start=15.0, end=19.0)
@@ -29,7 +29,9 @@ DURATION = 40.0
 @pytest.fixture(scope="module")
 def planted(tmp_path_factory: pytest.TempPathFactory) -> AudioAnalysis:
     path = tmp_path_factory.mktemp("audio") / "planted.wav"
-    make_audio(path, duration_seconds=DURATION, bursts_at=BURSTS, quiet_spans=[QUIET])
+    make_audio(
+        path, duration_seconds=DURATION, bursts_at=BURSTS, quiet_spans=[(QUIET.start, QUIET.end)]
+    )
     return analyse_audio(path)
 
 

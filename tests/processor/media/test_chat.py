@@ -10,7 +10,7 @@ import pytest
 
 from jobs.errors import PermanentError
 from processor.pipelines.media.chat import analyse_chat
-from processor.pipelines.media.samples import make_chat
+from samples.media import make_chat
 
 BURSTS = [20.0, 47.5]
 DURATION = 90.0

@@ -18,8 +18,8 @@ from processor.pipelines.media.models import (
     ChatAnalysis,
     Highlight,
 )
-from processor.pipelines.media.samples import make_audio, make_chat, make_video
 from processor.pipelines.media.scenes import find_scene_cuts
+from samples.media import make_audio, make_chat, make_video
 
 DURATION = 60.0
 BURSTS = [12.5, 41.0]

@@ -12,7 +12,7 @@ from PIL import Image
 
 from jobs.errors import PermanentError
 from processor.pipelines.media.probe import probe_media
-from processor.pipelines.media.samples import make_audio, make_video
+from samples.media import make_audio, make_video
 
 AUDIO_CODECS = {".wav": "pcm_s16le", ".m4a": "aac", ".mp3": "mp3"}
 

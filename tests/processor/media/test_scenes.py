@@ -9,8 +9,8 @@ import pytest
 
 from jobs.errors import PermanentError
 from processor.pipelines.media.models import SceneAnalysis
-from processor.pipelines.media.samples import make_audio, make_video
 from processor.pipelines.media.scenes import detect_cuts, find_scene_cuts
+from samples.media import make_audio, make_video
 
 CUTS = [4.3, 11.0, 17.72, 24.5]
 

@@ -24,9 +24,9 @@ from processor.pipelines.media.models import (
 )
 from processor.pipelines.media.probe import probe_media
 from processor.pipelines.media.report import build_report, clock, timeline_png
-from processor.pipelines.media.samples import make_audio, make_chat, make_video
 from processor.pipelines.media.scenes import find_scene_cuts
 from processor.pipelines.media.thumbnails import video_thumbnail, waveform_thumbnail
+from samples.media import make_audio, make_chat, make_video
 
 CUT = 3.0
 

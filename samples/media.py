@@ -21,8 +21,6 @@ import numpy.typing as npt
 from av.container import OutputContainer
 from av.video.stream import VideoStream
 
-from processor.pipelines.media.models import Span
-
 Samples = npt.NDArray[np.float32]
 ChatFormat = Literal["jsonl", "csv"]
 AudioCodec = Literal["pcm_s16le", "aac", "libmp3lame"]
@@ -52,13 +50,13 @@ class AudioPlan:
         *,
         bursts_at: Sequence[float],
         burst_seconds: float,
-        quiet_spans: Sequence[Span],
+        quiet_spans: Sequence[tuple[float, float]],
         sample_rate: int,
         channels: int,
         seed: int,
     ) -> None:
         self.bursts = [(t, t + burst_seconds) for t in bursts_at]
-        self.quiet = [(span.start, span.end) for span in quiet_spans]
+        self.quiet = [(start, end) for start, end in quiet_spans]
         self.sample_rate = sample_rate
         self.channels = channels
         self.rng = np.random.default_rng(seed)
@@ -89,7 +87,7 @@ def make_audio(
     duration_seconds: float,
     bursts_at: Sequence[float],
     burst_seconds: float = 2.0,
-    quiet_spans: Sequence[Span] = (),
+    quiet_spans: Sequence[tuple[float, float]] = (),
     sample_rate: int = 44100,
     channels: int = 2,
     seed: int = 0,

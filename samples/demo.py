@@ -1,0 +1,38 @@
+"""The demo recording: a 90-second video with hard cuts, loud bursts and a chat log with bursts
+of its own, so its highlights are known in advance."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from samples.media import make_chat, make_video
+
+
+@dataclass(frozen=True)
+class DemoSample:
+    duration_seconds: float = 90.0
+    cuts_at: list[float] = field(default_factory=lambda: [14.0, 31.0, 47.0, 66.0, 80.0])
+    bursts_at: list[float] = field(default_factory=lambda: [20.0, 52.0, 73.0])
+    chat_bursts_at: list[float] = field(default_factory=lambda: [21.0, 74.0])
+
+
+def write_demo(directory: Path, sample: DemoSample = DemoSample()) -> tuple[Path, Path]:
+    """Write the demo video (640x360, H.264 + AAC) and its chat log (JSON lines) into
+    `directory`; return their paths."""
+    video = directory / "demo-stream.mp4"
+    chat = directory / "demo-chat.jsonl"
+    make_video(
+        video,
+        duration_seconds=sample.duration_seconds,
+        cuts_at=sample.cuts_at,
+        bursts_at=sample.bursts_at,
+        size=(640, 360),
+    )
+    make_chat(
+        chat,
+        duration_seconds=sample.duration_seconds,
+        bursts_at=sample.chat_bursts_at,
+        format="jsonl",
+    )
+    return video, chat

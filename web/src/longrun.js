@@ -1,0 +1,190 @@
+// longrun in the browser: watch a job live with the least code, whatever the page can reach.
+//
+//   import { watchJob } from "./longrun.js";
+//   const stop = watchJob(jobId, (job) => render(job), { firestore: db, apiBase: "" });
+//
+// watchJob listens to the job document with Firestore's onSnapshot; when Firestore is not
+// available (no SDK instance, or the listener fails) it reads the API's Server-Sent Events
+// stream, and when that fails too it polls GET /v1/jobs/{id} with its ETag. It stops by itself
+// once the job ends, and returns a function that stops it sooner.
+
+import { doc, onSnapshot } from "firebase/firestore";
+
+const TERMINAL = new Set(["succeeded", "failed", "cancelled"]);
+const DEFAULT_POLL_SECONDS = 2;
+
+/**
+ * @typedef {{name: string, label: string, weight: number, status: string, progress: number,
+ *   message: string|null, attempts: number, error: JobError|null}} Stage
+ * @typedef {{code: string, message: string, retryable: boolean, stage: string|null}} JobError
+ * @typedef {{job_id: string, pipeline: string, status: string, stage: string|null,
+ *   progress: number, message: string, eta_seconds: number|null, stages: Stage[],
+ *   result: object|null, artifacts: Object<string, {uri: string, size_bytes: number,
+ *   content_type: string}>, error: JobError|null, cancel_requested: boolean,
+ *   version: number}} Job
+ * @typedef {{firestore?: import("firebase/firestore").Firestore|null, apiBase?: string,
+ *   getToken?: () => Promise<string|null>, onSource?: (source: string) => void}} WatchOptions
+ */
+
+/**
+ * Call `onUpdate(job)` with every new state of the job until it ends.
+ * @param {string} jobId
+ * @param {(job: Job) => void} onUpdate
+ * @param {WatchOptions} [options]
+ * @returns {() => void} stops watching
+ */
+export function watchJob(jobId, onUpdate, options = {}) {
+  const { firestore = null, apiBase = "", getToken = async () => null, onSource = () => {} } =
+    options;
+  let stopped = false;
+  let stopCurrent = () => {};
+  let lastVersion = -1;
+
+  const stop = () => {
+    stopped = true;
+    stopCurrent();
+  };
+  const deliver = (job) => {
+    if (stopped || job.version <= lastVersion) return;
+    lastVersion = job.version;
+    onUpdate(job);
+    if (TERMINAL.has(job.status)) stop();
+  };
+
+  const poll = () => {
+    onSource("polling");
+    let etag = null;
+    let timer = null;
+    stopCurrent = () => clearTimeout(timer);
+    const once = async () => {
+      let wait = DEFAULT_POLL_SECONDS;
+      try {
+        const headers = await authHeaders(getToken);
+        if (etag) headers["If-None-Match"] = etag;
+        const response = await fetch(`${apiBase}/v1/jobs/${jobId}`, { headers });
+        wait = Number(response.headers.get("Retry-After")) || wait;
+        if (response.ok) {
+          etag = response.headers.get("ETag");
+          deliver(await response.json());
+        }
+      } catch {
+        // A network blip: try again at the next turn.
+      }
+      if (!stopped) timer = setTimeout(once, wait * 1000);
+    };
+    once();
+  };
+
+  const stream = () => {
+    if (typeof EventSource === "undefined") return poll();
+    onSource("sse");
+    const events = new EventSource(`${apiBase}/v1/jobs/${jobId}/events`);
+    let received = false;
+    stopCurrent = () => events.close();
+    events.addEventListener("job", (event) => {
+      received = true;
+      deliver(JSON.parse(event.data));
+    });
+    events.onerror = () => {
+      // The server ends the stream after the last event; otherwise fall back to polling.
+      if (stopped) return;
+      if (!received || events.readyState === EventSource.CLOSED) {
+        events.close();
+        poll();
+      }
+    };
+  };
+
+  if (firestore) {
+    onSource("firestore");
+    const unsubscribe = onSnapshot(
+      doc(firestore, "jobs", jobId),
+      (snapshot) => {
+        if (snapshot.exists()) deliver(plain(snapshot.data()));
+      },
+      () => {
+        unsubscribe();
+        if (!stopped) stream();
+      },
+    );
+    stopCurrent = unsubscribe;
+  } else {
+    stream();
+  }
+  return stop;
+}
+
+/**
+ * Start a job; resolves to the queued job (its `job_id` is what watchJob takes).
+ * @param {string} pipeline
+ * @param {object} input
+ * @param {{apiBase?: string, getToken?: () => Promise<string|null>}} [options]
+ * @returns {Promise<Job>}
+ */
+export async function submitJob(pipeline, input, options = {}) {
+  return call("POST", "/v1/jobs", { pipeline, input }, options);
+}
+
+/** Cancel a job. @returns {Promise<Job>} */
+export async function cancelJob(jobId, options = {}) {
+  return call("POST", `/v1/jobs/${jobId}/cancel`, undefined, options);
+}
+
+/** Retry a failed job from its first stage that did not succeed. @returns {Promise<Job>} */
+export async function retryJob(jobId, options = {}) {
+  return call("POST", `/v1/jobs/${jobId}/retry`, undefined, options);
+}
+
+/**
+ * Upload a File straight to Cloud Storage; resolves to the upload id to use as a job's source.
+ * @param {File} file
+ * @returns {Promise<string>}
+ */
+export async function uploadFile(file, options = {}) {
+  const type = file.type || "application/octet-stream";
+  const ticket = await call(
+    "POST",
+    "/v1/uploads",
+    { filename: file.name, content_type: type, size_bytes: file.size },
+    options,
+  );
+  const response = await fetch(ticket.upload_url, {
+    method: "PUT",
+    headers: ticket.headers,
+    body: file,
+  });
+  if (!response.ok) throw new Error(`upload failed: ${response.status}`);
+  return ticket.upload_id;
+}
+
+async function call(method, path, body, { apiBase = "", getToken = async () => null } = {}) {
+  const headers = await authHeaders(getToken);
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const response = await fetch(`${apiBase}${path}`, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const payload = await response.json();
+  if (!response.ok) {
+    const error = new Error(payload.detail || response.statusText);
+    error.problem = payload;
+    throw error;
+  }
+  return payload;
+}
+
+async function authHeaders(getToken) {
+  const token = await getToken();
+  return token ? { Authorization: `Bearer ${token}` } : {};
+}
+
+// Firestore hands back Timestamps; the API sends ISO strings. Clients see one shape.
+function plain(value) {
+  if (value && typeof value.toDate === "function") return value.toDate().toISOString();
+  if (Array.isArray(value)) return value.map(plain);
+  if (value && typeof value === "object") {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, plain(v)]));
+  }
+  return value;
+}
