@@ -1,9 +1,12 @@
 """Throughput: how many small jobs a stack of one service and one processor finishes a second,
 and whether longrun or the emulators are what limits it.
 
-Diagnostic jobs of 3 tiny stages are submitted as fast as they are accepted for a while, then
-every one is waited for. CPU time is read from /proc for longrun's processes (service and
-processor) and for the emulators' (their Java processes), over the same span.
+Diagnostic jobs of 3 tiny stages are submitted as fast as they are taken on for a while, then
+every one is waited for. The load is a closed loop: each client keeps at most WINDOW jobs
+unfinished, because the API accepts jobs far faster (about 190 a second here) than one processor
+finishes them, and an open flood would measure the length of the queue, not the system. CPU time
+is read from /proc for longrun's processes (service and processor) and for the emulators' (their
+Java processes), over the same span.
 
     .venv/bin/python -m benchmarks.throughput --seconds 60 --json benchmarks/out/throughput.json
 """
@@ -28,17 +31,28 @@ from jobs.models import JobStatus
 
 JOB = {"pipeline": "diagnostic", "input": {"stages": 3, "work_units": 1, "unit_kib": 4}}
 CLIENTS = 8
+WINDOW = 4
 
 
-def _submit_for(stack: Stack, seconds: float) -> list[str]:
+def _submit_for(stack: Stack, db: firestore.Client, seconds: float) -> list[str]:
     ids: list[str] = []
     lock = threading.Lock()
     deadline = time.monotonic() + seconds
+    jobs = db.collection(stack.settings.jobs_collection)
 
     def client() -> None:
+        unfinished: list[str] = []
         with httpx.Client(base_url=stack.api_url, timeout=60) as api:
             while time.monotonic() < deadline:
+                if len(unfinished) >= WINDOW:
+                    docs = db.get_all([jobs.document(i) for i in unfinished])
+                    ended = {d.id for d in docs if JobStatus(d.get("status")).terminal}
+                    unfinished = [i for i in unfinished if i not in ended]
+                    if len(unfinished) >= WINDOW:
+                        time.sleep(0.05)
+                        continue
                 job_id = api.post("/v1/jobs", json=JOB).raise_for_status().json()["job_id"]
+                unfinished.append(job_id)
                 with lock:
                     ids.append(job_id)
 
@@ -63,7 +77,7 @@ def run(log_dir: Path, seconds: float, emulators: list[Emulator]) -> dict[str, A
     db = firestore.Client(project=stack.settings.project_id)
     try:
         before, started = cpu(), time.perf_counter()
-        ids = _submit_for(stack, seconds)
+        ids = _submit_for(stack, db, seconds)
         docs = wait_all_finished(db, stack.settings.jobs_collection, ids, timeout=600)
         elapsed, after = time.perf_counter() - started, cpu()
     finally:

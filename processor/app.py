@@ -23,7 +23,7 @@ from jobs.store import JobStore, firestore_client
 from processor import push, tasks
 from processor.leases import Leases
 from processor.pipelines import implementations
-from processor.runner import Runtime
+from processor.runtime import Runtime
 
 # Cloud Run allows 10 s after SIGTERM; uvicorn's grace period takes most, releases get the rest.
 SHUTDOWN_RELEASE_SECONDS = 2.0

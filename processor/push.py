@@ -13,7 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from jobs.logs import log_context
 from jobs.models import StageMessage
 from processor.deadletter import fail_undelivered
-from processor.runner import Outcome, Runtime, run_stage
+from processor.runner import run_stage
+from processor.runtime import Outcome, Runtime
 
 log = logging.getLogger(__name__)
 

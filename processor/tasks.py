@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
 from jobs.models import StageMessage
-from processor.runner import Runtime
+from processor.runtime import Runtime
 from processor.sweeper import sweep
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])

@@ -23,8 +23,15 @@ class CancelOutcome(StrEnum):
     REQUESTED = "requested"  # a stage is running: it stops at its next check
 
 
-def _not_found(job_id: str) -> NotFound:
-    return NotFound(f"No job {job_id!r}.", code="JOB_NOT_FOUND")
+async def _owned_job(
+    tx: firestore.AsyncTransaction, ref: firestore.AsyncDocumentReference, owner: str
+) -> Job:
+    """The job, read inside `tx`; another user's job is as absent as a missing one."""
+    snapshot = await ref.get(transaction=tx)
+    job = job_from_document(snapshot.to_dict() or {}) if snapshot.exists else None
+    if job is None or job.owner != owner:
+        raise NotFound(f"No job {ref.id!r}.", code="JOB_NOT_FOUND")
+    return job
 
 
 async def cancel_job(store: JobStore, job_id: str, owner: str) -> tuple[Job, CancelOutcome]:
@@ -33,12 +40,7 @@ async def cancel_job(store: JobStore, job_id: str, owner: str) -> tuple[Job, Can
 
     @firestore.async_transactional
     async def cancel(tx: firestore.AsyncTransaction) -> tuple[Job, CancelOutcome]:
-        snapshot = await job_ref.get(transaction=tx)
-        if not snapshot.exists:
-            raise _not_found(job_id)
-        job = job_from_document(snapshot.to_dict() or {})
-        if job.owner != owner:
-            raise _not_found(job_id)
+        job = await _owned_job(tx, job_ref, owner)
         if job.status == JobStatus.CANCELLED:
             return job, CancelOutcome.CANCELLED
         if job.status.terminal:
@@ -68,12 +70,7 @@ async def retry_job(store: JobStore, publisher: StagePublisher, job_id: str, own
 
     @firestore.async_transactional
     async def retry(tx: firestore.AsyncTransaction) -> Job:
-        snapshot = await job_ref.get(transaction=tx)
-        if not snapshot.exists:
-            raise _not_found(job_id)
-        job = job_from_document(snapshot.to_dict() or {})
-        if job.owner != owner:
-            raise _not_found(job_id)
+        job = await _owned_job(tx, job_ref, owner)
         if job.status != JobStatus.FAILED:
             raise Conflict(
                 f"Only a failed job can be retried; this one is {job.status.value}.",

@@ -1,0 +1,133 @@
+"""Ending a stage's lease: the run document and the job's transition in one transaction, then
+the next stage published (or the same one, to continue)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from jobs import transitions
+from jobs.models import Artifact, ErrorInfo, Job, utcnow
+from jobs.runs import (
+    cancelled_fields,
+    continuing_fields,
+    done_fields,
+    exhausted_error,
+    failed_fields,
+    retry_fields,
+)
+from processor.leases import JobUpdate, Lease, LeaseLost
+from processor.runtime import Outcome, Runtime, publish_stage
+
+log = logging.getLogger(__name__)
+
+
+class Finisher:
+    """Ends one lease: the run document and the job's transition in one transaction."""
+
+    def __init__(self, runtime: Runtime, lease: Lease) -> None:
+        self._runtime = runtime
+        self._lease = lease
+
+    async def _finish(self, run_fields: dict[str, Any], update: JobUpdate) -> Job | None:
+        try:
+            return await self._runtime.leases.finish(self._lease, run_fields, update)
+        except LeaseLost:
+            log.warning("lease lost before the attempt could be recorded; the new owner decides")
+            return None
+
+    def _index(self, job: Job) -> int:
+        index = job.stage_index(self._lease.stage)
+        assert index is not None, "a claimed stage belongs to its job"
+        return index
+
+    async def succeeded(
+        self,
+        output: Any,
+        result_of: Callable[[], dict[str, Any]],
+        artifacts: dict[str, Artifact],
+        *,
+        skipped: str | None = None,
+    ) -> Outcome:
+        """Record the stage's output; `result_of` gives the job's result if this was the last."""
+
+        def update(job: Job) -> dict[str, Any]:
+            index = self._index(job)
+            last = transitions.next_pending(job, index) is None
+            fields = transitions.stage_succeeded(
+                job,
+                index,
+                utcnow(),
+                result=result_of() if last else None,
+                artifacts=artifacts,
+                skipped=skipped,
+            )
+            if job.cancel_requested and "status" not in fields:
+                fields.update(transitions.job_cancelled(job, None, utcnow()))
+            return fields
+
+        job = await self._finish(done_fields(output), update)
+        if job is not None and not job.status.terminal and job.stage is not None:
+            await publish_stage(self._runtime, job.job_id, job.stage)
+        log.info("stage succeeded", extra={"attempt": self._lease.attempt})
+        return Outcome.ACK
+
+    async def failed(self, error: ErrorInfo) -> Outcome:
+        error = error.model_copy(update={"stage": self._lease.stage})
+        await self._finish(
+            failed_fields(error),
+            lambda job: transitions.stage_failed(job, self._index(job), error, utcnow()),
+        )
+        log.info("stage failed: %s", error.code, extra={"attempt": self._lease.attempt})
+        return Outcome.ACK
+
+    async def cancelled(self) -> Outcome:
+        await self._finish(
+            cancelled_fields(),
+            lambda job: transitions.job_cancelled(job, self._index(job), utcnow()),
+        )
+        log.info("stage cancelled", extra={"attempt": self._lease.attempt})
+        return Outcome.ACK
+
+    async def continuing(self) -> Outcome:
+        job = await self._finish(
+            continuing_fields(),
+            lambda job: transitions.stage_continuing(job, self._index(job), utcnow()),
+        )
+        if job is not None:
+            await publish_stage(self._runtime, job.job_id, self._lease.stage)
+        log.info("stage continues in a new delivery", extra={"attempt": self._lease.attempt})
+        return Outcome.ACK
+
+    async def transient(self, error: ErrorInfo) -> Outcome:
+        error = error.model_copy(update={"stage": self._lease.stage})
+        if self._lease.attempt >= self._lease.final_attempt:
+            return await self.failed(
+                exhausted_error(self._lease.stage, self._lease.attempt, error.message)
+            )
+        await self._finish(
+            retry_fields(error),
+            lambda job: transitions.stage_retrying(job, self._index(job), error, utcnow()),
+        )
+        return Outcome.RETRY
+
+    async def interrupted(self, checkpointed: bool) -> None:
+        """Release the lease of a stage stopped by shutdown, so its redelivery starts at once."""
+        if checkpointed:
+            await self._finish(
+                continuing_fields(),
+                lambda job: transitions.stage_continuing(job, self._index(job), utcnow()),
+            )
+        else:
+            error = ErrorInfo(
+                code="INTERRUPTED",
+                message="The processor shut down during the stage.",
+                retryable=True,
+                stage=self._lease.stage,
+            )
+            await self._finish(
+                retry_fields(error),
+                lambda job: transitions.stage_retrying(job, self._index(job), error, utcnow()),
+            )
+        log.warning("stage interrupted by shutdown; lease released")

@@ -1,0 +1,52 @@
+"""What a processor instance holds while it runs stages, and how it answers Pub/Sub."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from jobs.models import StageMessage
+from jobs.publisher import StagePublisher
+from jobs.settings import Settings
+from jobs.storage import Storage
+from jobs.store import JobStore
+from processor.leases import Leases
+from processor.pipelines import PipelineImpl
+
+
+class Outcome(StrEnum):
+    ACK = "ack"  # done with this message: success, permanent failure, or nothing to do
+    BUSY = "busy"  # another instance holds the stage: deliver again later
+    RETRY = "retry"  # this attempt failed transiently: deliver again later
+
+
+@dataclass
+class Runtime:
+    """What the runner needs, built once per processor instance."""
+
+    settings: Settings
+    store: JobStore
+    publisher: StagePublisher
+    storage: Storage
+    leases: Leases
+    pipelines: dict[str, PipelineImpl]
+    # Stages running now, and lease releases of stages cut short by shutdown.
+    running: set[asyncio.Task[Any]] = field(default_factory=set)
+    releases: set[asyncio.Task[None]] = field(default_factory=set)
+
+    async def drain(self, timeout_seconds: float) -> None:
+        """Stop the stages still running at shutdown and wait (bounded) until their leases are
+        released, so their redelivery can start at once on another instance."""
+        for task in self.running:
+            task.cancel()
+        if self.running:
+            await asyncio.wait(self.running, timeout=timeout_seconds)
+        if self.releases:
+            await asyncio.wait(self.releases, timeout=timeout_seconds)
+
+
+async def publish_stage(runtime: Runtime, job_id: str, stage: str) -> None:
+    """Publish the message that runs `stage` of the job."""
+    await runtime.publisher.publish(StageMessage(job_id=job_id, stage=stage))

@@ -1,0 +1,159 @@
+"""One delivery's run of a stage body: the lease kept alive by a heartbeat, the stage's time
+limit and the delivery's time budget enforced, progress written, a scratch directory given."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from jobs import transitions
+from jobs.catalog import PIPELINES, StageSpec
+from jobs.errors import LongrunError, PermanentError
+from jobs.models import Artifact, Job, utcnow
+from jobs.store import JobStore
+from processor.context import StageContext
+from processor.leases import Claim, Lease, LeaseLost
+from processor.pipelines import StageFn
+from processor.progress import ProgressReporter
+from processor.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+class StageTimeout(LongrunError):
+    code = "STAGE_TIMEOUT"
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"The stage ran past its limit of {seconds:g} s.")
+
+
+class BudgetSpent(Exception):
+    """The delivery's time budget ran out after the stage saved a cursor: continue later."""
+
+
+class Segment:
+    """One delivery's run of a stage body: lease kept alive, time-limited, progress written."""
+
+    def __init__(self, runtime: Runtime, job: Job, claim: Claim, outputs: dict[str, Any]) -> None:
+        assert claim.lease is not None
+        self._runtime = runtime
+        self._job = job
+        self._claim = claim
+        self._lease = claim.lease
+        self._outputs = outputs
+        self.checkpointed = False
+        self.artifacts: dict[str, Artifact] = {}
+
+    async def _checkpoint(self, cursor: Any) -> None:
+        await self._runtime.leases.checkpoint(self._lease, cursor)
+        self.checkpointed = True
+
+    async def run(self, function: StageFn) -> Any:
+        settings = self._runtime.settings
+        spec = _stage_spec(self._job, self._lease.stage)
+        budget = settings.stage_time_budget_seconds
+        limit = min(spec.timeout_seconds, budget)
+        reporter = ProgressReporter(
+            _progress_writer(self._runtime.store, self._job, self._claim.index),
+            settings.progress_interval_seconds,
+        )
+        async with _scratch_dir() as scratch:
+            context = self._context(reporter, scratch)
+            self.artifacts = context.artifacts
+            body = asyncio.create_task(function(context))
+            heartbeat = asyncio.create_task(_heartbeat(self._runtime, self._lease, body))
+            try:
+                async with asyncio.timeout(limit):
+                    return await body
+            except TimeoutError:
+                if budget < spec.timeout_seconds and self.checkpointed:
+                    raise BudgetSpent from None
+                raise StageTimeout(limit) from None
+            except asyncio.CancelledError:
+                if heartbeat.done() and _current_task_cancelling() == 0:
+                    raise LeaseLost(self._lease.stage) from None
+                raise
+            finally:
+                heartbeat.cancel()
+                body.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await body
+                await reporter.close()
+
+    def _context(self, reporter: ProgressReporter, scratch: Path) -> StageContext:
+        job, lease, store = self._job, self._lease, self._runtime.store
+        return StageContext(
+            job_id=job.job_id,
+            owner=job.owner,
+            stage=lease.stage,
+            input=job.input,
+            outputs=self._outputs,
+            attempt=lease.attempt,
+            cursor=self._claim.cursor,
+            scratch_dir=scratch,
+            settings=self._runtime.settings,
+            storage=self._runtime.storage,
+            log=logging.LoggerAdapter(logging.getLogger(f"longrun.stage.{job.pipeline}")),
+            _reporter=reporter,
+            _read_cancel_requested=lambda: _cancel_requested(store, job.job_id),
+            _save_cursor=self._checkpoint,
+            _find_upload=lambda upload_id: store.get_upload(upload_id, job.owner),
+        )
+
+
+def _current_task_cancelling() -> int:
+    task = asyncio.current_task()
+    return task.cancelling() if task else 0
+
+
+async def _heartbeat(runtime: Runtime, lease: Lease, body: asyncio.Task[Any]) -> None:
+    """Extend the lease until cancelled; if it is lost, stop the stage body."""
+    while True:
+        await asyncio.sleep(runtime.settings.heartbeat_seconds)
+        try:
+            held = await runtime.leases.heartbeat(lease)
+        except Exception:
+            log.warning("heartbeat failed; will try again", exc_info=True)
+            continue
+        if not held:
+            body.cancel()
+            return
+
+
+def _progress_writer(
+    store: JobStore, job: Job, index: int
+) -> Callable[[float, str | None], Awaitable[None]]:
+    async def write(fraction: float, message: str | None) -> None:
+        await store.update(
+            job.job_id, transitions.stage_progressed(job, index, fraction, message, utcnow())
+        )
+
+    return write
+
+
+async def _cancel_requested(store: JobStore, job_id: str) -> bool:
+    snapshot = await store.job_ref(job_id).get(field_paths=["cancel_requested"])
+    return bool(snapshot.exists and snapshot.get("cancel_requested"))
+
+
+@contextlib.asynccontextmanager
+async def _scratch_dir() -> AsyncIterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="longrun-"))
+    try:
+        yield path
+    finally:
+        await asyncio.to_thread(shutil.rmtree, path, True)
+
+
+def _stage_spec(job: Job, stage: str) -> StageSpec:
+    spec = PIPELINES[job.pipeline]
+    for planned in spec.plan(spec.input_model.model_validate(job.input)):
+        if planned.name == stage:
+            return planned
+    raise PermanentError(f"Stage {stage!r} is not part of this job's plan.", code="UNKNOWN_STAGE")
