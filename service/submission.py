@@ -6,7 +6,7 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from jobs.catalog import PIPELINES, PipelineSpec
 from jobs.errors import InvalidRequest
@@ -32,9 +32,9 @@ def _pipeline(name: str) -> PipelineSpec:
     return spec
 
 
-def _validated_input(spec: PipelineSpec, raw: dict[str, Any]) -> dict[str, Any]:
+def _validated_input(spec: PipelineSpec, raw: dict[str, Any]) -> BaseModel:
     try:
-        params = spec.input_model.model_validate(raw)
+        return spec.input_model.model_validate(raw)
     except ValidationError as exc:
         errors = [
             FieldError(field=".".join(["input", *map(str, e["loc"])]), message=e["msg"])
@@ -47,14 +47,12 @@ def _validated_input(spec: PipelineSpec, raw: dict[str, Any]) -> dict[str, Any]:
             code="SOURCE_NOT_ALLOWED" if refused_sources else "INVALID_INPUT",
             errors=errors,
         ) from None
-    dumped: dict[str, Any] = params.model_dump(mode="json")
-    return dumped
 
 
 async def _check_uploads(
-    spec: PipelineSpec, params: dict[str, Any], owner: str, store: JobStore
+    spec: PipelineSpec, params: BaseModel, owner: str, store: JobStore
 ) -> None:
-    for upload_id in spec.uploads(spec.input_model.model_validate(params)):
+    for upload_id in spec.uploads(params):
         if await store.get_upload(upload_id, owner) is None:
             raise InvalidRequest(
                 f"There is no upload {upload_id!r} of yours.",
@@ -63,17 +61,17 @@ async def _check_uploads(
             )
 
 
-def plan_job(request: JobRequest, *, job_id: str, owner: str, settings: Settings) -> Job:
-    """Validate the request against its pipeline and build the queued job it describes."""
-    spec = _pipeline(request.pipeline)
-    params = _validated_input(spec, request.input)
-    stages = spec.plan(spec.input_model.model_validate(params))
+def plan_job(
+    spec: PipelineSpec, params: BaseModel, *, job_id: str, owner: str, settings: Settings
+) -> Job:
+    """The queued job that validated input describes."""
+    stages = spec.plan(params)
     now = utcnow()
     return Job(
         job_id=job_id,
         owner=owner,
         pipeline=spec.name,
-        input=params,
+        input=params.model_dump(mode="json"),
         stage=stages[0].name,
         message=f"Queued: {stages[0].label}",
         stages=[stage.initial_state() for stage in stages],
@@ -96,8 +94,10 @@ async def submit_job(
     The record is the commitment: if the publish fails the job stays `queued` and the sweeper
     publishes it later, so the client still gets its job id rather than an error to retry.
     """
-    job = plan_job(request, job_id=store.new_job_id(), owner=owner, settings=settings)
-    await _check_uploads(PIPELINES[job.pipeline], job.input, owner, store)
+    spec = _pipeline(request.pipeline)
+    params = _validated_input(spec, request.input)  # once: plan and upload checks share it
+    await _check_uploads(spec, params, owner, store)
+    job = plan_job(spec, params, job_id=store.new_job_id(), owner=owner, settings=settings)
     await store.create(job)
     try:
         await publisher.publish(StageMessage(job_id=job.job_id, stage=job.stages[0].name))

@@ -57,13 +57,6 @@ class Span(BaseModel):
             raise ValueError("a span cannot end before it starts")
         return self
 
-    @property
-    def seconds(self) -> float:
-        return self.end - self.start
-
-    def contains(self, time: float) -> bool:
-        return self.start <= time <= self.end
-
 
 class Peak(BaseModel):
     """A loud burst: `time` is its onset, `dbfs` the loudest window within it."""
