@@ -14,7 +14,6 @@ from typing import Any
 from google.cloud import firestore
 
 from deploy.local import emulators
-from deploy.local.processes import free_port
 from jobs.models import JobStatus
 
 PROJECT = "longrun-bench"
@@ -26,17 +25,8 @@ def emulators_running(log_dir: Path) -> Iterator[list[emulators.Emulator]]:
     the ones it started (their CPU use can be measured)."""
     os.environ.setdefault("GOOGLE_CLOUD_PROJECT", PROJECT)
     project = os.environ["GOOGLE_CLOUD_PROJECT"]
-    started: list[emulators.Emulator] = []
+    started = emulators.start_missing(project, log_dir)
     try:
-        if "FIRESTORE_EMULATOR_HOST" not in os.environ:
-            started.append(emulators.start_firestore(free_port(), project, log_dir))
-            os.environ["FIRESTORE_EMULATOR_HOST"] = started[-1].host_port
-        if "PUBSUB_EMULATOR_HOST" not in os.environ:
-            started.append(emulators.start_pubsub(free_port(), project, log_dir))
-            os.environ["PUBSUB_EMULATOR_HOST"] = started[-1].host_port
-        if "STORAGE_EMULATOR_HOST" not in os.environ:
-            started.append(emulators.start_storage(free_port(), log_dir))
-            os.environ["STORAGE_EMULATOR_HOST"] = started[-1].url
         yield started
     finally:
         for emulator in started:

@@ -55,7 +55,7 @@ def _submit_all(
     per_client = [jobs // clients + (1 if i < jobs % clients else 0) for i in range(clients)]
 
     def client(count: int) -> None:
-        with httpx.Client(base_url=stack.api_url, timeout=60) as api:
+        with httpx.Client(base_url=stack.api_url, timeout=60, headers=stack.auth_headers()) as api:
             for _ in range(count):
                 started = time.perf_counter()
                 response = api.post("/v1/jobs", json={"pipeline": "diagnostic", "input": job_input})

@@ -70,8 +70,8 @@ def run_pipeline(
     stack: Stack, db: firestore.Client, path: Path, content_type: str
 ) -> tuple[float, bool]:
     """Seconds from the job's first stage starting to its end, and whether it succeeded."""
-    source = upload_file(stack.api_url, path, content_type)
     with stack.api() as api:
+        source = upload_file(api, path, content_type)
         response = api.post(
             "/v1/jobs", json={"pipeline": "media-analysis", "input": {"source": source}}
         )

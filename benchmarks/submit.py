@@ -66,7 +66,9 @@ async def measure(stack: Stack, requests: int, clients: int) -> dict[str, Any]:
     api_latencies: list[float] = []
     floor_latencies: list[float] = []
     batch = max(clients * 4, requests // 10)
-    async with httpx.AsyncClient(base_url=stack.api_url, timeout=60, limits=limits) as api:
+    async with httpx.AsyncClient(
+        base_url=stack.api_url, timeout=60, limits=limits, headers=stack.auth_headers()
+    ) as api:
         await _in_parallel(lambda: _api_round(api), clients * 2, clients)  # warm up
         await _in_parallel(floor_round, clients * 2, clients)
         for _ in range(max(1, requests // batch)):

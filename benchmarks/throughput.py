@@ -42,7 +42,7 @@ def _submit_for(stack: Stack, db: firestore.Client, seconds: float) -> list[str]
 
     def client() -> None:
         unfinished: list[str] = []
-        with httpx.Client(base_url=stack.api_url, timeout=60) as api:
+        with httpx.Client(base_url=stack.api_url, timeout=60, headers=stack.auth_headers()) as api:
             while time.monotonic() < deadline:
                 if len(unfinished) >= WINDOW:
                     docs = db.get_all([jobs.document(i) for i in unfinished])

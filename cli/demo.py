@@ -6,15 +6,17 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+import httpx
+
 from cli.uploading import upload_file
 from samples.demo import write_demo
 
 
-def upload_sample(api_url: str) -> dict[str, str]:
+def upload_sample(api: httpx.Client) -> dict[str, str]:
     """Make the demo recording and chat log, upload both, return the job input."""
     with tempfile.TemporaryDirectory(prefix="longrun-demo-") as directory:
         video, chat = write_demo(Path(directory))
         return {
-            "source": upload_file(api_url, video, "video/mp4"),
-            "chat": upload_file(api_url, chat, "application/x-ndjson"),
+            "source": upload_file(api, video, "video/mp4"),
+            "chat": upload_file(api, chat, "application/x-ndjson"),
         }

@@ -16,6 +16,8 @@ import typer
 from rich.console import Console
 
 from cli.demo import upload_sample
+from cli.identity import SignInError
+from cli.session import api_client
 from cli.uploading import upload_file
 from cli.watch import watch_job
 from deploy.local.processes import StackError
@@ -39,6 +41,7 @@ def dev(
     firestore_port: Annotated[int, typer.Option(help="Port of the Firestore emulator.")] = 8080,
     pubsub_port: Annotated[int, typer.Option(help="Port of the Pub/Sub emulator.")] = 8085,
     storage_port: Annotated[int, typer.Option(help="Port of the Storage emulator.")] = 9199,
+    auth_port: Annotated[int, typer.Option(help="Port of the Firebase Auth emulator.")] = 9099,
 ) -> None:
     """Run the whole system locally on Google's emulators, in the foreground."""
     stop = threading.Event()
@@ -52,6 +55,7 @@ def dev(
         firestore=firestore_port,
         pubsub=pubsub_port,
         storage=storage_port,
+        auth=auth_port,
         service=api_port,
         processor=processor_port,
     )
@@ -85,7 +89,7 @@ def submit(
 
 
 def _submit_and_follow(api_url: str, pipeline: str, payload: Any, watch: bool) -> None:
-    body = _call("POST", f"{api_url}/v1/jobs", {"pipeline": pipeline, "input": payload})
+    body = _call(api_url, "POST", "/v1/jobs", {"pipeline": pipeline, "input": payload})
     job_id = body["job_id"]
     console.print(f"Submitted job [bold]{job_id}[/] ({pipeline}).")
     if not watch:
@@ -115,7 +119,8 @@ def demo(
     api_url = api or Settings().api_url
     console.print("Making a sample recording and uploading it...")
     try:
-        job_input = upload_sample(api_url)
+        with _client(api_url) as api_session:
+            job_input = upload_sample(api_session)
     except httpx.HTTPError as exc:
         err.print(f"[red]Cannot upload to the API at {api_url}: {exc}. Is `make dev` running?[/]")
         raise typer.Exit(1) from None
@@ -128,21 +133,34 @@ def upload(
     api: ApiOption = None,
 ) -> None:
     """Upload a file; prints the upload id to use as a job's source."""
-    console.print(upload_file(api or Settings().api_url, path))
+    with _client(api or Settings().api_url) as api_session:
+        console.print(upload_file(api_session, path))
 
 
 @app.command()
 def status(job_id: str, api: ApiOption = None) -> None:
     """Print a job's status, progress and result."""
-    body = _call("GET", f"{api or Settings().api_url}/v1/jobs/{job_id}")
+    body = _call(api or Settings().api_url, "GET", f"/v1/jobs/{job_id}")
     console.print_json(data=body)
 
 
-def _call(method: str, url: str, payload: Any = None) -> dict[str, Any]:
+def _client(api_url: str) -> httpx.Client:
     try:
-        response = httpx.request(method, url, json=payload, timeout=30)
+        return api_client(api_url)
     except httpx.HTTPError as exc:
-        err.print(f"[red]Cannot reach the API at {url}: {exc}. Is `make dev` running?[/]")
+        err.print(f"[red]Cannot reach the API at {api_url}: {exc}. Is `make dev` running?[/]")
+        raise typer.Exit(1) from None
+    except SignInError as exc:
+        err.print(f"[red]Cannot sign in: {exc}[/]")
+        raise typer.Exit(1) from None
+
+
+def _call(api_url: str, method: str, path: str, payload: Any = None) -> dict[str, Any]:
+    try:
+        with _client(api_url) as api_session:
+            response = api_session.request(method, path, json=payload)
+    except httpx.HTTPError as exc:
+        err.print(f"[red]Cannot reach the API at {api_url}: {exc}. Is `make dev` running?[/]")
         raise typer.Exit(1) from None
     body: dict[str, Any] = response.json() if response.content else {}
     if response.is_error:

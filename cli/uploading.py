@@ -12,15 +12,14 @@ import httpx
 _PIECE = 32 * 256 * 1024
 
 
-def upload_file(api_url: str, path: Path, content_type: str | None = None) -> str:
-    """Upload `path` and return its upload id (use it as a job's source)."""
+def upload_file(api: httpx.Client, path: Path, content_type: str | None = None) -> str:
+    """Upload `path` through the API client `api` and return its upload id (a job's source)."""
     content_type = content_type or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
     size = path.stat().st_size
     ticket: dict[str, Any] = (
-        httpx.post(
-            f"{api_url}/v1/uploads",
+        api.post(
+            "/v1/uploads",
             json={"filename": path.name, "content_type": content_type, "size_bytes": size},
-            timeout=30,
         )
         .raise_for_status()
         .json()

@@ -43,6 +43,20 @@ class JobCancelled(LongrunError):
     http_status = 409
 
 
+class Unauthenticated(LongrunError):
+    """No usable credentials: answered 401 with a `WWW-Authenticate` challenge."""
+
+    code = "UNAUTHENTICATED"
+    http_status = 401
+
+
+class Forbidden(LongrunError):
+    """The caller is known but may not do this (an anonymous user where they are not allowed)."""
+
+    code = "FORBIDDEN"
+    http_status = 403
+
+
 class NotFound(LongrunError):
     code = "NOT_FOUND"
     http_status = 404

@@ -54,6 +54,8 @@ def problem_response(
 
 _TITLES = {
     400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
     404: "Not Found",
     405: "Method Not Allowed",
     409: "Conflict",
@@ -79,7 +81,8 @@ async def _on_longrun_error(_: Request, exc: Exception) -> JSONResponse:
         errors = [FieldError(field=str(field), message=exc.message)]
     if extra := exc.details.get("errors"):
         errors = extra
-    return problem_response(exc.http_status, exc.code, exc.message, errors=errors)
+    headers: dict[str, str] | None = exc.details.get("headers")
+    return problem_response(exc.http_status, exc.code, exc.message, errors=errors, headers=headers)
 
 
 async def _on_validation_error(_: Request, exc: Exception) -> JSONResponse:

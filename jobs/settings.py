@@ -57,6 +57,19 @@ class Settings(BaseSettings):
     firebase_web_api_key: str | None = None
     firebase_auth_domain: str | None = None
 
+    # Who may call the API (service/auth.py) and from where (service/app.py).
+    # `local` marks the emulator stack: only then may the Auth emulator (which accepts unsigned
+    # tokens) be used, and never on Cloud Run.
+    local: bool = False
+    firebase_auth_emulator_host: str | None = Field(
+        default=None, validation_alias="FIREBASE_AUTH_EMULATOR_HOST"
+    )
+    allow_anonymous_users: bool = False
+    # A verified token is trusted this long before it is checked again (revocation included).
+    auth_cache_seconds: float = Field(default=30.0, ge=0, le=300)
+    allowed_origins: list[str] = Field(default_factory=list)
+    max_body_bytes: int = Field(default=1024**2, ge=1024)
+
     api_url: str = "http://127.0.0.1:8000"
     log_level: str = "INFO"
 

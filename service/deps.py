@@ -13,6 +13,7 @@ from jobs.publisher import StagePublisher
 from jobs.settings import Settings
 from jobs.storage import Storage
 from jobs.store import JobStore
+from service.auth import Authenticator
 
 
 @dataclass
@@ -22,6 +23,7 @@ class ServiceState:
     publisher: StagePublisher
     storage: Storage
     listener: firestore.Client  # the sync client: only it can listen to documents
+    authenticator: Authenticator
     sample_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 

@@ -13,7 +13,6 @@ from google.cloud import firestore
 
 from deploy.local import emulators
 from deploy.local.ephemeral import Stack, start_stack
-from deploy.local.processes import free_port
 from tests.support import JobsWatcher
 
 PROJECT = "longrun-test"
@@ -26,26 +25,15 @@ def log_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session", autouse=True)
 def emulator_hosts(log_dir: Path) -> Iterator[dict[str, str]]:
-    """Firestore, Pub/Sub and Storage emulators: the ones the environment names, or new ones."""
-    started: list[emulators.Emulator] = []
+    """Firestore, Pub/Sub, Storage and Auth emulators: the ones the environment names, or new
+    ones."""
     os.environ.setdefault("GOOGLE_CLOUD_PROJECT", PROJECT)
-    project = os.environ["GOOGLE_CLOUD_PROJECT"]
-    if "FIRESTORE_EMULATOR_HOST" not in os.environ:
-        fs = emulators.start_firestore(free_port(), project, log_dir)
-        started.append(fs)
-        os.environ["FIRESTORE_EMULATOR_HOST"] = fs.host_port
-    if "PUBSUB_EMULATOR_HOST" not in os.environ:
-        ps = emulators.start_pubsub(free_port(), project, log_dir)
-        started.append(ps)
-        os.environ["PUBSUB_EMULATOR_HOST"] = ps.host_port
-    if "STORAGE_EMULATOR_HOST" not in os.environ:
-        gcs = emulators.start_storage(free_port(), log_dir)
-        started.append(gcs)
-        os.environ["STORAGE_EMULATOR_HOST"] = gcs.url
+    started = emulators.start_missing(os.environ["GOOGLE_CLOUD_PROJECT"], log_dir)
     yield {
         "firestore": os.environ["FIRESTORE_EMULATOR_HOST"],
         "pubsub": os.environ["PUBSUB_EMULATOR_HOST"],
         "storage": os.environ["STORAGE_EMULATOR_HOST"],
+        "auth": os.environ["FIREBASE_AUTH_EMULATOR_HOST"],
     }
     for emulator in started:
         emulator.stop()

@@ -1,9 +1,10 @@
 """A throwaway stack for tests and benchmarks: the service and the processor as real uvicorn
 processes on free ports, with Pub/Sub topics of their own, on emulators that are already running
-(named by FIRESTORE_EMULATOR_HOST, PUBSUB_EMULATOR_HOST and STORAGE_EMULATOR_HOST)."""
+(named by FIRESTORE_, PUBSUB_, STORAGE_ and FIREBASE_AUTH_EMULATOR_HOST)."""
 
 from __future__ import annotations
 
+import functools
 import os
 import uuid
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import httpx
 
+from cli.identity import IdentityToolkit
 from deploy.local.processes import ManagedProcess, free_port, wait_until_ready
 from deploy.local.stack import app_process, stack_env
 from deploy.local.topology import Topology, ensure_topology
@@ -18,6 +20,16 @@ from jobs.settings import Settings
 from jobs.storage import Storage
 
 WAIT_SECONDS = 60.0
+DEFAULT_USER = "alice"
+# Quotas that load tests and benchmarks never reach; tests of the quotas set their own.
+_UNLIMITED = "1000000"
+
+
+@functools.cache
+def user_token(auth_emulator: str, user: str) -> str:
+    """An ID token from the Auth emulator for the email user `<user>@example.com`."""
+    toolkit = IdentityToolkit(api_key="emulator", emulator_host=auth_emulator)
+    return toolkit.user(f"{user}@example.com", "longrun-password").id_token
 
 
 @dataclass
@@ -33,8 +45,14 @@ class Stack:
     processor_url: str
     processor_port: int
 
-    def api(self) -> httpx.Client:
-        return httpx.Client(base_url=self.api_url, timeout=30)
+    def auth_headers(self, user: str = DEFAULT_USER) -> dict[str, str]:
+        """The `Authorization` header of a signed-in user (created on first use)."""
+        token = user_token(self.env["FIREBASE_AUTH_EMULATOR_HOST"], user)
+        return {"Authorization": f"Bearer {token}"}
+
+    def api(self, user: str = DEFAULT_USER) -> httpx.Client:
+        """A client of the API, signed in as `user`."""
+        return httpx.Client(base_url=self.api_url, timeout=30, headers=self.auth_headers(user))
 
     def start_processor(self, grace_seconds: float = 8) -> None:
         """(Re)start the processor on its port, e.g. after a test killed it."""
@@ -55,6 +73,10 @@ def start_stack(log_dir: Path, **settings_env: str) -> Stack:
     env_settings = {
         "LONGRUN_STAGES_TOPIC": f"stages-{suffix}",
         "LONGRUN_DEAD_LETTER_TOPIC": f"dead-letter-{suffix}",
+        "LONGRUN_LOCAL": "true",
+        "LONGRUN_ALLOW_ANONYMOUS_USERS": "true",
+        "LONGRUN_JOBS_PER_HOUR": _UNLIMITED,
+        "LONGRUN_ACTIVE_JOBS_PER_USER": _UNLIMITED,
         **settings_env,
     }
     env = stack_env(

@@ -7,6 +7,7 @@ stops every process it started.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
@@ -47,6 +48,7 @@ class Ports:
     firestore: int = 8080
     pubsub: int = 8085
     storage: int = 9199
+    auth: int = 9099
     service: int = 8000
     processor: int = 8001
 
@@ -101,6 +103,7 @@ class LocalStack:
             ("Firestore emulator", self.ports.firestore),
             ("Pub/Sub emulator", self.ports.pubsub),
             ("Cloud Storage emulator", self.ports.storage),
+            ("Firebase Auth emulator", self.ports.auth),
             ("API", self.ports.service),
             ("processor", self.ports.processor),
         ):
@@ -112,7 +115,7 @@ class LocalStack:
 
     def start(self) -> None:
         self.check()
-        self.say("Starting the Firestore, Pub/Sub and Cloud Storage emulators...")
+        self.say("Starting the Firestore, Pub/Sub, Cloud Storage and Firebase Auth emulators...")
         firestore = emulators.start_firestore(
             self.ports.firestore, self.project, self.log_dir, rules=RULES
         )
@@ -121,7 +124,20 @@ class LocalStack:
         self._emulators.append(pubsub)
         storage = emulators.start_storage(self.ports.storage, self.log_dir)
         self._emulators.append(storage)
-        env = stack_env(self.project, firestore.host_port, pubsub.host_port, storage.url)
+        auth = emulators.start_auth(self.ports.auth, self.project, self.log_dir)
+        self._emulators.append(auth)
+        page = f"http://{HOST}:{self.ports.service}"
+        env = stack_env(
+            self.project,
+            firestore.host_port,
+            pubsub.host_port,
+            storage.url,
+            FIREBASE_AUTH_EMULATOR_HOST=auth.host_port,
+            # The Auth emulator's tokens are unsigned: only a stack marked local may take them.
+            LONGRUN_LOCAL="true",
+            LONGRUN_ALLOW_ANONYMOUS_USERS="true",
+            LONGRUN_ALLOWED_ORIGINS=json.dumps([page, page.replace(HOST, "localhost")]),
+        )
         os.environ.update(
             GOOGLE_CLOUD_PROJECT=self.project,
             FIRESTORE_EMULATOR_HOST=firestore.host_port,
@@ -148,7 +164,7 @@ class LocalStack:
             f"longrun is up: API http://{HOST}:{self.ports.service} "
             f"(docs at /docs), processor {processor_url}, "
             f"Firestore {firestore.host_port}, Pub/Sub {pubsub.host_port}, "
-            f"Cloud Storage {storage.url}; "
+            f"Cloud Storage {storage.url}, Auth {auth.host_port}; "
             f"logs in {self.log_dir}/. Ctrl-C stops everything."
         )
 

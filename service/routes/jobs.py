@@ -15,18 +15,16 @@ from starlette.concurrency import iterate_in_threadpool
 
 from jobs.errors import NotFound
 from jobs.models import Job, JobRequest, JobStatus, is_job_id
-from jobs.problems import Problem
 from jobs.storage import CHUNK_BYTES
 from jobs.store import JobStore
 from service.auth import UserDep
 from service.control import CancelOutcome, cancel_job, retry_job
 from service.deps import ListenerDep, PublisherDep, SettingsDep, StorageDep, StoreDep
 from service.events import job_changes
+from service.openapi import AUTHENTICATED, problems
 from service.submission import submit_job
 
-router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
-
-_PROBLEM: dict[str, Any] = {"model": Problem, "content": {"application/problem+json": {}}}
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=AUTHENTICATED)
 # What `Retry-After` suggests to pollers of a running job; a listener or SSE needs no polling.
 POLL_SECONDS = 2
 HEARTBEAT_SECONDS = 15
@@ -47,7 +45,7 @@ def _checked(job_id: str) -> str:
 @router.post(
     "",
     status_code=status.HTTP_202_ACCEPTED,
-    responses={400: _PROBLEM, 422: _PROBLEM},
+    responses=problems(400, 422, 429),
 )
 async def create_job(
     request: JobRequest,
@@ -70,7 +68,7 @@ async def _owned_job(job_id: str, user: str, store: JobStore) -> Job:
     return job
 
 
-@router.get("", responses={422: _PROBLEM})
+@router.get("", responses=problems(422))
 async def list_jobs(
     user: UserDep,
     store: StoreDep,
@@ -85,7 +83,7 @@ async def list_jobs(
 
 @router.get(
     "/{job_id}",
-    responses={304: {"description": "Not modified since the ETag given."}, 404: _PROBLEM},
+    responses={304: {"description": "Not modified since the ETag given."}, **problems(404)},
 )
 async def get_job(
     job_id: str,
@@ -113,7 +111,7 @@ async def get_job(
 @router.get(
     "/{job_id}/events",
     response_class=EventSourceResponse,
-    responses={200: {"content": {"text/event-stream": {}}}, 404: _PROBLEM},
+    responses={200: {"content": {"text/event-stream": {}}}, **problems(404)},
 )
 async def job_events(
     job_id: str, user: UserDep, store: StoreDep, listener: ListenerDep, settings: SettingsDep
@@ -137,7 +135,7 @@ async def job_events(
 @router.get(
     "/{job_id}/artifacts/{name}",
     status_code=status.HTTP_307_TEMPORARY_REDIRECT,
-    responses={200: {"description": "The artifact (local stack only)."}, 404: _PROBLEM},
+    responses={200: {"description": "The artifact (local stack only)."}, **problems(404)},
 )
 async def download_artifact(
     job_id: str, name: str, user: UserDep, store: StoreDep, storage: StorageDep
@@ -162,7 +160,7 @@ async def download_artifact(
 
 @router.post(
     "/{job_id}/cancel",
-    responses={202: {"model": Job}, 404: _PROBLEM, 409: _PROBLEM},
+    responses={202: {"model": Job}, **problems(404, 409)},
 )
 async def cancel(job_id: str, response: Response, user: UserDep, store: StoreDep) -> Job:
     """Cancel a job: at once (200) if no stage is running, else the running stage stops at its
@@ -177,7 +175,7 @@ async def cancel(job_id: str, response: Response, user: UserDep, store: StoreDep
 @router.post(
     "/{job_id}/retry",
     status_code=status.HTTP_202_ACCEPTED,
-    responses={404: _PROBLEM, 409: _PROBLEM},
+    responses=problems(404, 409),
 )
 async def retry(job_id: str, user: UserDep, store: StoreDep, publisher: PublisherDep) -> Job:
     """Run a failed job again from its first stage that did not succeed (409 if not failed)."""

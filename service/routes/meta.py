@@ -10,7 +10,9 @@ from pydantic import BaseModel
 
 from jobs.catalog import PIPELINES
 from jobs.errors import Unavailable
+from service.auth import UserDep
 from service.deps import PublisherDep, StoreDep
+from service.openapi import AUTHENTICATED, problems
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +32,8 @@ class PipelineInfo(BaseModel):
     input_schema: dict[str, object]
 
 
-@router.get("/v1/pipelines", tags=["pipelines"])
-async def list_pipelines() -> list[PipelineInfo]:
+@router.get("/v1/pipelines", tags=["pipelines"], responses=AUTHENTICATED)
+async def list_pipelines(_user: UserDep) -> list[PipelineInfo]:
     """Every pipeline with its ordered stages (as planned for its default input)."""
     return [
         PipelineInfo(
@@ -53,7 +55,7 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", tags=["health"])
+@router.get("/readyz", tags=["health"], responses=problems(503))
 async def readyz(store: StoreDep, publisher: PublisherDep) -> dict[str, str]:
     """Firestore and Pub/Sub both answer; otherwise 503."""
     try:

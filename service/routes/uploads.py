@@ -4,24 +4,22 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Header, status
 
 from jobs.errors import InvalidRequest
 from jobs.models import utcnow
-from jobs.problems import Problem
 from jobs.uploads import Upload, UploadRequest, UploadTicket
 from service.auth import UserDep
 from service.deps import SampleLockDep, SettingsDep, StorageDep, StoreDep
+from service.openapi import AUTHENTICATED, problems
 from service.sample import sample_uploads
 
-router = APIRouter(prefix="/v1/uploads", tags=["uploads"])
-
-_PROBLEM: dict[str, Any] = {"model": Problem, "content": {"application/problem+json": {}}}
+router = APIRouter(prefix="/v1/uploads", tags=["uploads"], responses=AUTHENTICATED)
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, responses={422: _PROBLEM})
+@router.post("", status_code=status.HTTP_201_CREATED, responses=problems(400, 422))
 async def create_upload(
     request: UploadRequest,
     user: UserDep,

@@ -9,7 +9,6 @@ from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from jobs.settings import Settings
-from service.auth import ANONYMOUS
 from service.deps import SettingsDep
 
 router = APIRouter(include_in_schema=False)
@@ -17,7 +16,7 @@ router = APIRouter(include_in_schema=False)
 
 @router.get("/config.json")
 async def page_config(settings: SettingsDep) -> dict[str, Any]:
-    """What the page needs to reach Firestore (or not) and the API."""
+    """What the page needs to sign in with Firebase Auth, reach Firestore and the API."""
     firebase = None
     if settings.firebase_web_api_key or settings.firestore_emulator_host:
         firebase = {
@@ -29,7 +28,11 @@ async def page_config(settings: SettingsDep) -> dict[str, Any]:
         "apiBase": "",
         "firebase": firebase,
         "firestoreEmulator": settings.firestore_emulator_host,
-        "user": ANONYMOUS,
+        "authEmulator": (
+            f"http://{settings.firebase_auth_emulator_host}"
+            if settings.local and settings.firebase_auth_emulator_host
+            else None
+        ),
     }
 
 

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
 
 from tests.support import LONGRUN, Stack
 
+Cli = Callable[..., subprocess.CompletedProcess[str]]
 
-def run_cli(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "COLUMNS": "120"}
+
+def run_cli(stack: Stack, *args: str, config_home: Path) -> subprocess.CompletedProcess[str]:
+    # The CLI signs in anonymously and remembers its user under XDG_CONFIG_HOME.
+    env = {**os.environ, "COLUMNS": "120", "XDG_CONFIG_HOME": str(config_home)}
     return subprocess.run(
         [LONGRUN, *args, "--api", stack.api_url],
         capture_output=True,
@@ -20,27 +27,35 @@ def run_cli(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_submit_and_watch_until_the_job_succeeds(stack: Stack) -> None:
-    result = run_cli(stack, "submit", "diagnostic", "--input", '{"stages": 3}', "--watch")
+@pytest.fixture
+def cli(stack: Stack, tmp_path: Path) -> Cli:
+    """The CLI as one person at one machine (one remembered sign-in)."""
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return run_cli(stack, *args, config_home=tmp_path / "config")
+
+    return run
+
+
+def test_submit_and_watch_until_the_job_succeeds(cli: Cli) -> None:
+    result = cli("submit", "diagnostic", "--input", '{"stages": 3}', "--watch")
 
     assert result.returncode == 0, result.stderr
     assert "Job succeeded" in result.stdout
     assert "Diagnostic step 3 of 3" in result.stdout
 
 
-def test_watch_exits_non_zero_when_the_job_fails(stack: Stack) -> None:
-    result = run_cli(
-        stack, "submit", "diagnostic", "--input", '{"stages": 2, "fail_stage": 1}', "--watch"
-    )
+def test_watch_exits_non_zero_when_the_job_fails(cli: Cli) -> None:
+    result = cli("submit", "diagnostic", "--input", '{"stages": 2, "fail_stage": 1}', "--watch")
 
     assert result.returncode == 1
     assert "Job failed" in result.stdout
     assert "DIAGNOSTIC_FAILURE" in result.stdout
 
 
-def test_bad_input_is_refused_with_the_field_named(stack: Stack) -> None:
-    not_json = run_cli(stack, "submit", "diagnostic", "--input", "{stages")
-    invalid = run_cli(stack, "submit", "diagnostic", "--input", '{"stages": -1}')
+def test_bad_input_is_refused_with_the_field_named(cli: Cli) -> None:
+    not_json = cli("submit", "diagnostic", "--input", "{stages")
+    invalid = cli("submit", "diagnostic", "--input", '{"stages": -1}')
 
     assert not_json.returncode == 2
     assert "not valid JSON" in not_json.stderr
@@ -48,11 +63,17 @@ def test_bad_input_is_refused_with_the_field_named(stack: Stack) -> None:
     assert "input.stages" in invalid.stderr
 
 
-def test_status_prints_the_job(stack: Stack) -> None:
-    submitted = run_cli(stack, "submit", "diagnostic", "--input", '{"stages": 1}')
+def test_the_cli_remembers_its_user_and_another_user_cannot_see_the_job(
+    stack: Stack, cli: Cli, tmp_path: Path
+) -> None:
+    submitted = cli("submit", "diagnostic", "--input", '{"stages": 1}')
     job_id = submitted.stdout.split("Submitted job ")[1].split()[0]
 
-    result = run_cli(stack, "status", job_id)
+    result = cli("status", job_id)
+    someone_else = run_cli(stack, "status", job_id, config_home=tmp_path / "other")
 
-    assert result.returncode == 0
+    assert result.returncode == 0, result.stderr
     assert f'"job_id": "{job_id}"' in result.stdout
+    assert (tmp_path / "config" / "longrun" / "credentials.json").stat().st_mode & 0o077 == 0
+    assert someone_else.returncode == 1
+    assert "404 JOB_NOT_FOUND" in someone_else.stderr

@@ -6,11 +6,14 @@ import base64
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
 from google.cloud import firestore
+
+from cli.identity import IdentityToolkit
 
 RULES = Path(__file__).parents[2] / "deploy" / "firestore.rules"
 
@@ -41,44 +44,75 @@ def rules_loaded(emulator_hosts: dict[str, str]) -> str:
     host = emulator_hosts["firestore"]
     body = {"rules": {"files": [{"name": "firestore.rules", "content": RULES.read_text()}]}}
     httpx.put(
-        f"http://{host}/emulator/v1/projects/{project}:securityRules", json=body
+        f"http://{host}/emulator/v1/projects/{project}:securityRules", json=body, timeout=30
     ).raise_for_status()
     return f"http://{host}/v1/projects/{project}/databases/(default)/documents"
 
 
+Headers = dict[str, str]
+
+
+@pytest.fixture(params=["unsigned-token", "auth-emulator"])
+def sign_in(request: pytest.FixtureRequest) -> Callable[[str], tuple[str, Headers]]:
+    """Clients as Firebase users: (uid, headers). Tokens made by hand, and tokens the Auth
+    emulator issued to real sign-ins, as the web page gets them."""
+
+    def by_hand(name: str) -> tuple[str, Headers]:
+        token = id_token(name, os.environ["GOOGLE_CLOUD_PROJECT"])
+        return name, {"Authorization": f"Bearer {token}"}
+
+    def from_the_auth_emulator(name: str) -> tuple[str, Headers]:
+        toolkit = IdentityToolkit("emulator", os.environ["FIREBASE_AUTH_EMULATOR_HOST"])
+        tokens = toolkit.user(f"{name}-rules@example.com", "longrun-password")
+        return tokens.uid, {"Authorization": f"Bearer {tokens.id_token}"}
+
+    return by_hand if request.param == "unsigned-token" else from_the_auth_emulator
+
+
 @pytest.fixture
-def alices_job(db: firestore.Client) -> str:
-    db.collection("jobs").document("alicesJob").set({"owner": "alice", "status": "running"})
+def alice(sign_in: Callable[[str], tuple[str, Headers]]) -> tuple[str, Headers]:
+    return sign_in("alice")
+
+
+@pytest.fixture
+def alices_job(db: firestore.Client, alice: tuple[str, Headers]) -> str:
+    uid, _ = alice
+    db.collection("jobs").document("alicesJob").set({"owner": uid, "status": "running"})
     db.collection("jobs/alicesJob/runs").document("step-1").set({"lease_owner": "x"})
-    db.collection("uploads").document("u1").set({"owner": "alice"})
+    db.collection("uploads").document("u1").set({"owner": uid})
     return "alicesJob"
 
 
-def as_user(uid: str | None) -> dict[str, str]:
-    if uid is None:
-        return {}
-    return {"Authorization": f"Bearer {id_token(uid, os.environ['GOOGLE_CLOUD_PROJECT'])}"}
+def test_the_owner_can_read_their_job(
+    rules_loaded: str, alices_job: str, alice: tuple[str, Headers]
+) -> None:
+    uid, headers = alice
 
-
-def test_the_owner_can_read_their_job(rules_loaded: str, alices_job: str) -> None:
-    response = httpx.get(f"{rules_loaded}/jobs/{alices_job}", headers=as_user("alice"))
+    response = httpx.get(f"{rules_loaded}/jobs/{alices_job}", headers=headers)
 
     assert response.status_code == 200
-    assert response.json()["fields"]["owner"]["stringValue"] == "alice"
+    assert response.json()["fields"]["owner"]["stringValue"] == uid
 
 
-@pytest.mark.parametrize("uid", ["mallory", None])
+@pytest.mark.parametrize("other", ["mallory", None])
 def test_another_user_or_nobody_cannot_read_it(
-    rules_loaded: str, alices_job: str, uid: str | None
+    rules_loaded: str,
+    alices_job: str,
+    sign_in: Callable[[str], tuple[str, Headers]],
+    other: str | None,
 ) -> None:
-    response = httpx.get(f"{rules_loaded}/jobs/{alices_job}", headers=as_user(uid))
+    headers = sign_in(other)[1] if other else {}
+
+    response = httpx.get(f"{rules_loaded}/jobs/{alices_job}", headers=headers)
 
     assert response.status_code == 403
 
 
-def test_no_client_can_write_even_the_owner(rules_loaded: str, alices_job: str) -> None:
-    headers = as_user("alice")
-    fields = {"fields": {"owner": {"stringValue": "alice"}, "status": {"stringValue": "x"}}}
+def test_no_client_can_write_even_the_owner(
+    rules_loaded: str, alices_job: str, alice: tuple[str, Headers]
+) -> None:
+    uid, headers = alice
+    fields = {"fields": {"owner": {"stringValue": uid}, "status": {"stringValue": "x"}}}
 
     create = httpx.post(f"{rules_loaded}/jobs?documentId=forged", json=fields, headers=headers)
     update = httpx.patch(f"{rules_loaded}/jobs/{alices_job}", json=fields, headers=headers)
@@ -89,9 +123,9 @@ def test_no_client_can_write_even_the_owner(rules_loaded: str, alices_job: str) 
 
 
 def test_runs_and_other_collections_are_closed_to_clients(
-    rules_loaded: str, alices_job: str
+    rules_loaded: str, alices_job: str, alice: tuple[str, Headers]
 ) -> None:
-    headers = as_user("alice")
+    _, headers = alice
 
     run = httpx.get(f"{rules_loaded}/jobs/{alices_job}/runs/step-1", headers=headers)
     upload = httpx.get(f"{rules_loaded}/uploads/u1", headers=headers)

@@ -23,7 +23,9 @@ def dev_args(ports: dict[str, int]) -> list[str]:
 
 
 def free_ports() -> dict[str, int]:
-    return {name: free_port() for name in ("api", "processor", "firestore", "pubsub", "storage")}
+    return {
+        name: free_port() for name in ("api", "processor", "firestore", "pubsub", "storage", "auth")
+    }
 
 
 def descendants(pid: int) -> set[int]:

@@ -57,8 +57,8 @@ def submit_media(api: httpx.Client, **media_input: object) -> str:
 def test_a_video_with_chat_runs_every_stage_and_finds_the_planted_highlights(
     stack: Stack, api: httpx.Client, media_watcher: JobsWatcher, media_dir: Path
 ) -> None:
-    source = upload_file(stack.api_url, media_dir / "stream.mp4", "video/mp4")
-    chat = upload_file(stack.api_url, media_dir / "chat.jsonl", "application/x-ndjson")
+    source = upload_file(api, media_dir / "stream.mp4", "video/mp4")
+    chat = upload_file(api, media_dir / "chat.jsonl", "application/x-ndjson")
 
     job_id = submit_media(api, source=source, chat=chat, options={"highlights": 3})
     final = media_watcher.wait_terminal(job_id, timeout=180)
@@ -81,7 +81,7 @@ def test_a_video_with_chat_runs_every_stage_and_finds_the_planted_highlights(
 def test_artifacts_are_stored_and_download_through_the_api(
     stack: Stack, api: httpx.Client, media_watcher: JobsWatcher, media_dir: Path
 ) -> None:
-    source = upload_file(stack.api_url, media_dir / "stream.mp4", "video/mp4")
+    source = upload_file(api, media_dir / "stream.mp4", "video/mp4")
     job_id = submit_media(api, source=source, options={"highlights": 2, "thumbnail_width": 200})
     final = media_watcher.wait_terminal(job_id, timeout=180)
     assert final.status == JobStatus.SUCCEEDED, final.error
@@ -106,7 +106,7 @@ def test_artifacts_are_stored_and_download_through_the_api(
 def test_audio_only_without_chat_skips_scenes_and_chat(
     stack: Stack, api: httpx.Client, media_watcher: JobsWatcher, media_dir: Path
 ) -> None:
-    source = upload_file(stack.api_url, media_dir / "podcast.wav", "audio/wav")
+    source = upload_file(api, media_dir / "podcast.wav", "audio/wav")
 
     job_id = submit_media(api, source=source)
     final = media_watcher.wait_terminal(job_id, timeout=180)
@@ -138,9 +138,7 @@ def test_what_is_not_playable_media_fails_once_with_unsupported_media(
 ) -> None:
     path = media_dir / name
     # An upload must declare a size above zero, so the empty file comes from a bucket.
-    source = (
-        upload_file(stack.api_url, path) if path.stat().st_size else outside_object(stack, path)
-    )
+    source = upload_file(api, path) if path.stat().st_size else outside_object(stack, path)
 
     job_id = submit_media(api, source=source)
     final = media_watcher.wait_terminal(job_id, timeout=120)

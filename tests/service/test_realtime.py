@@ -87,7 +87,7 @@ def test_sse_streams_every_stage_transition_in_order_and_ends_at_the_end(
 ) -> None:
     job_id = submit_diagnostic(api, stages=3, work_units=6, unit_seconds=0.1)
 
-    with httpx.stream("GET", f"{stack.api_url}/v1/jobs/{job_id}/events", timeout=60) as stream:
+    with api.stream("GET", f"/v1/jobs/{job_id}/events", timeout=60) as stream:
         events = list(sse_events(stream))
 
     jobs = [json.loads(event["data"]) for event in events]
@@ -111,11 +111,8 @@ def test_sse_reconnect_with_last_event_id_sends_the_current_state_at_once(
     job_id = submit_diagnostic(api, stages=1)
     final = jobs_watcher.wait_terminal(job_id)
 
-    with httpx.stream(
-        "GET",
-        f"{stack.api_url}/v1/jobs/{job_id}/events",
-        headers={"Last-Event-ID": "1"},
-        timeout=30,
+    with api.stream(
+        "GET", f"/v1/jobs/{job_id}/events", headers={"Last-Event-ID": "1"}, timeout=30
     ) as stream:
         events = list(sse_events(stream))
 
@@ -124,8 +121,8 @@ def test_sse_reconnect_with_last_event_id_sends_the_current_state_at_once(
     assert json.loads(events[0]["data"])["status"] == "succeeded"
 
 
-def test_sse_for_an_unknown_job_is_404(stack: Stack) -> None:
-    response = httpx.get(f"{stack.api_url}/v1/jobs/noSuchJob/events", timeout=10)
+def test_sse_for_an_unknown_job_is_404(api: httpx.Client) -> None:
+    response = api.get("/v1/jobs/noSuchJob/events", timeout=10)
 
     assert response.status_code == 404
     assert response.json()["code"] == "JOB_NOT_FOUND"

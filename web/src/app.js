@@ -2,36 +2,44 @@
 // lives in the URL (?job=...), so a refresh comes back to the same job and carries on live.
 
 import { initializeApp } from "firebase/app";
+import { connectAuthEmulator, getAuth, signInAnonymously } from "firebase/auth";
 import { connectFirestoreEmulator, getFirestore } from "firebase/firestore";
-import { cancelJob, retryJob, submitJob, uploadFile, watchJob } from "./longrun.js";
+import {
+  artifactUrl, cancelJob, call, retryJob, submitJob, uploadFile, watchJob,
+} from "./longrun.js";
 
 const $ = (id) => document.getElementById(id);
 let stopWatching = () => {};
 
-async function firestoreFrom(config) {
-  if (!config.firebase?.projectId) return null;
-  const db = getFirestore(initializeApp(config.firebase));
+// The page signs in as an anonymous Firebase user (kept across refreshes by the SDK), so the
+// API and Firestore both know whose jobs these are. Locally, both talk to the emulators.
+async function connect(config) {
+  const app = initializeApp(config.firebase);
+  const auth = getAuth(app);
+  if (config.authEmulator) connectAuthEmulator(auth, config.authEmulator, { disableWarnings: true });
+  await auth.authStateReady();
+  const user = auth.currentUser ?? (await signInAnonymously(auth)).user;
+  const firestore = getFirestore(app);
   if (config.firestoreEmulator) {
     const [host, port] = config.firestoreEmulator.split(":");
-    // The emulator trusts this token; a deployed page signs in with Firebase Auth instead.
-    connectFirestoreEmulator(db, host, Number(port), { mockUserToken: { user_id: config.user } });
+    connectFirestoreEmulator(firestore, host, Number(port));
   }
-  return db;
+  return { firestore, apiBase: config.apiBase, getToken: () => user.getIdToken() };
 }
 
 function show(jobId, options) {
   stopWatching();
   $("job").hidden = false;
   $("job-id").textContent = jobId;
-  $("cancel").onclick = () => cancelJob(jobId).catch(showError);
-  $("retry").onclick = () => retryJob(jobId).then(() => show(jobId, options), showError);
-  stopWatching = watchJob(jobId, (job) => render(job), {
+  $("cancel").onclick = () => cancelJob(jobId, options).catch(showError);
+  $("retry").onclick = () => retryJob(jobId, options).then(() => show(jobId, options), showError);
+  stopWatching = watchJob(jobId, (job) => render(job, options), {
     ...options,
     onSource: (source) => ($("source").textContent = `· live via ${source}`),
   });
 }
 
-function render(job) {
+function render(job, options) {
   $("status").textContent = job.status;
   $("status").className = `status ${job.status}`;
   $("message").textContent = job.message;
@@ -43,7 +51,7 @@ function render(job) {
   $("retry").hidden = job.status !== "failed";
   $("job-error").hidden = !job.error;
   $("job-error").textContent = job.error ? `${job.error.code}: ${job.error.message}` : "";
-  if (job.status === "succeeded" && job.result) renderResults(job);
+  if (job.status === "succeeded" && job.result) renderResults(job, options).catch(showError);
 }
 
 function stageRow(stage) {
@@ -64,14 +72,17 @@ function stageRow(stage) {
   return row;
 }
 
-function renderResults(job) {
-  const artifact = (name) => `/v1/jobs/${job.job_id}/artifacts/${name}`;
+async function renderResults(job, options) {
+  const artifact = (name) => artifactUrl(job.job_id, name, options);
+  const thumbnails = await Promise.all(
+    job.result.highlights.map((h) => (h.thumbnail ? artifact(h.thumbnail) : null)),
+  );
   $("results").hidden = false;
   $("highlight-list").replaceChildren(
-    ...job.result.highlights.map((h) => {
+    ...job.result.highlights.map((h, index) => {
       const item = document.createElement("li");
-      if (h.thumbnail) {
-        item.append(Object.assign(document.createElement("img"), { src: artifact(h.thumbnail), width: 240, alt: "" }));
+      if (thumbnails[index]) {
+        item.append(Object.assign(document.createElement("img"), { src: thumbnails[index], width: 240, alt: "" }));
       }
       const text = document.createElement("div");
       text.innerHTML = `<strong></strong><br><small></small>`;
@@ -81,8 +92,8 @@ function renderResults(job) {
       return item;
     }),
   );
-  $("timeline").src = artifact(job.result.timeline);
-  $("report").href = artifact(job.result.report);
+  $("timeline").src = await artifact(job.result.timeline);
+  $("report").href = await artifact(job.result.report);
 }
 
 function showError(error) {
@@ -92,7 +103,7 @@ function showError(error) {
 
 async function start() {
   const config = await (await fetch("/config.json")).json();
-  const options = { firestore: await firestoreFrom(config), apiBase: config.apiBase };
+  const options = await connect(config);
   const fromUrl = new URLSearchParams(location.search).get("job");
   if (fromUrl) show(fromUrl, options);
 
@@ -104,17 +115,17 @@ async function start() {
       const useSample = document.querySelector('input[name="source"]:checked').value === "sample";
       let input;
       if (useSample) {
-        input = await (await fetch("/v1/uploads/sample", { method: "POST" })).json();
+        input = await call("POST", "/v1/uploads/sample", undefined, options);
       } else {
         const file = $("file").files[0];
         if (!file) throw new Error("Choose a file first.");
-        input = { source: await uploadFile(file) };
+        input = { source: await uploadFile(file, options) };
       }
       input.options = {
         highlights: Number($("highlight-count").value),
         thumbnail_width: Number($("thumbnail-width").value),
       };
-      const job = await submitJob("media-analysis", input);
+      const job = await submitJob("media-analysis", input, options);
       history.replaceState(null, "", `?job=${job.job_id}`);
       $("results").hidden = true;
       show(job.job_id, options);

@@ -6,8 +6,11 @@
 // watchJob listens to the job document with Firestore's onSnapshot; when Firestore is not
 // available (no SDK instance, or the listener fails) it reads the API's Server-Sent Events
 // stream, and when that fails too it polls GET /v1/jobs/{id} with its ETag. It stops by itself
-// once the job ends, and returns a function that stops it sooner.
+// once the job ends, and returns a function that stops it sooner. Every API call carries the
+// Firebase ID token `getToken()` gives (the API refuses calls without one), so the SSE stream is
+// read with fetch (fetch-event-source) rather than EventSource, which cannot send headers.
 
+import { fetchEventSource } from "@microsoft/fetch-event-source";
 import { doc, onSnapshot } from "firebase/firestore";
 
 const TERMINAL = new Set(["succeeded", "failed", "cancelled"]);
@@ -76,23 +79,39 @@ export function watchJob(jobId, onUpdate, options = {}) {
   };
 
   const stream = () => {
-    if (typeof EventSource === "undefined") return poll();
     onSource("sse");
-    const events = new EventSource(`${apiBase}/v1/jobs/${jobId}/events`);
-    let received = false;
-    stopCurrent = () => events.close();
-    events.addEventListener("job", (event) => {
-      received = true;
-      deliver(JSON.parse(event.data));
-    });
-    events.onerror = () => {
-      // The server ends the stream after the last event; otherwise fall back to polling.
-      if (stopped) return;
-      if (!received || events.readyState === EventSource.CLOSED) {
-        events.close();
-        poll();
-      }
+    const controller = new AbortController();
+    stopCurrent = () => controller.abort();
+    let fellBack = false;
+    const fallBack = () => {
+      if (fellBack || stopped) return;
+      fellBack = true;
+      controller.abort();
+      poll();
     };
+    authHeaders(getToken)
+      .then((headers) =>
+        fetchEventSource(`${apiBase}/v1/jobs/${jobId}/events`, {
+          headers,
+          signal: controller.signal,
+          openWhenHidden: true,
+          async onopen(response) {
+            if (!response.ok) throw new Error(`events: ${response.status}`);
+          },
+          onmessage(event) {
+            if (event.event === "job") deliver(JSON.parse(event.data));
+          },
+          // The server ends the stream after the terminal event; any other end or error means
+          // the stream is not working here: poll instead (rethrowing stops the library's retries).
+          onclose() {
+            if (!stopped) throw new Error("events: stream ended early");
+          },
+          onerror(error) {
+            throw error;
+          },
+        }),
+      )
+      .catch(fallBack);
   };
 
   if (firestore) {
@@ -136,6 +155,18 @@ export async function retryJob(jobId, options = {}) {
 }
 
 /**
+ * Fetch an artifact (with the caller's token) as an object URL for an <img> or a link.
+ * @returns {Promise<string>}
+ */
+export async function artifactUrl(jobId, name, { apiBase = "", getToken = async () => null } = {}) {
+  const response = await fetch(`${apiBase}/v1/jobs/${jobId}/artifacts/${name}`, {
+    headers: await authHeaders(getToken),
+  });
+  if (!response.ok) throw new Error(`artifact ${name}: ${response.status}`);
+  return URL.createObjectURL(await response.blob());
+}
+
+/**
  * Upload a File straight to Cloud Storage; resolves to the upload id to use as a job's source.
  * @param {File} file
  * @returns {Promise<string>}
@@ -157,7 +188,7 @@ export async function uploadFile(file, options = {}) {
   return ticket.upload_id;
 }
 
-async function call(method, path, body, { apiBase = "", getToken = async () => null } = {}) {
+export async function call(method, path, body, { apiBase = "", getToken = async () => null } = {}) {
   const headers = await authHeaders(getToken);
   if (body !== undefined) headers["Content-Type"] = "application/json";
   const response = await fetch(`${apiBase}${path}`, {

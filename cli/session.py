@@ -1,0 +1,75 @@
+"""The CLI's API client: signed in as a Firebase user, remembered between commands.
+
+`LONGRUN_ID_TOKEN` wins when set (any sign-in method, e.g. a script's service user). Otherwise the
+CLI signs in anonymously with the web API key the API publishes in `/config.json` (the service
+must allow anonymous users) and keeps the refresh token in `~/.config/longrun/credentials.json`
+(mode 600), per API URL, so later commands act as the same user and see the same jobs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import httpx
+
+from cli.identity import IdentityToolkit, SignInError, Tokens
+
+
+def credentials_path() -> Path:
+    config_home = os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
+    return Path(config_home) / "longrun" / "credentials.json"
+
+
+def api_client(api_url: str) -> httpx.Client:
+    """An httpx client on the API that sends the user's ID token."""
+    token = os.environ.get("LONGRUN_ID_TOKEN") or _signed_in(api_url).id_token
+    return httpx.Client(base_url=api_url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+
+
+def _signed_in(api_url: str) -> Tokens:
+    saved = _load()
+    known = saved.get(api_url)
+    tokens = Tokens(**known) if known else None
+    if tokens is not None and tokens.fresh:
+        return tokens
+    toolkit = _toolkit(api_url)
+    try:
+        tokens = toolkit.refresh(tokens) if tokens else toolkit.sign_up()
+    except SignInError:
+        tokens = toolkit.sign_up()  # e.g. a local Auth emulator that was restarted
+    saved[api_url] = asdict(tokens)
+    _save(saved)
+    return tokens
+
+
+def _toolkit(api_url: str) -> IdentityToolkit:
+    config: dict[str, Any] = (
+        httpx.get(f"{api_url}/config.json", timeout=30).raise_for_status().json()
+    )
+    firebase = config.get("firebase") or {}
+    if not firebase.get("apiKey"):
+        raise SignInError(
+            "the API publishes no Firebase web API key; set LONGRUN_ID_TOKEN to an ID token"
+        )
+    emulator = config.get("authEmulator")
+    return IdentityToolkit(firebase["apiKey"], urlparse(emulator).netloc if emulator else None)
+
+
+def _load() -> dict[str, Any]:
+    try:
+        loaded: dict[str, Any] = json.loads(credentials_path().read_text())
+    except (OSError, ValueError):
+        return {}
+    return loaded
+
+
+def _save(saved: dict[str, Any]) -> None:
+    path = credentials_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600, exist_ok=True)
+    path.write_text(json.dumps(saved, indent=2))
