@@ -40,6 +40,8 @@ _MIN_RESTART_GAP_SECONDS = 2.0
 RULES = Path(__file__).parents[1] / "firestore.rules"
 # Cloud Scheduler calls the sweeper each minute in production; the local stack does the same.
 SWEEP_EVERY_SECONDS = 60.0
+# Signs webhooks locally (receivers verify with it); production mounts a Secret Manager secret.
+DEV_WEBHOOK_SECRET = "longrun-dev-webhook-secret"
 
 
 @dataclass(frozen=True)
@@ -121,7 +123,13 @@ class LocalStack:
         self._emulators.append(pubsub)
         storage = emulators.start_storage(self.ports.storage, self.log_dir)
         self._emulators.append(storage)
-        env = stack_env(self.project, firestore.host_port, pubsub.host_port, storage.url)
+        env = stack_env(
+            self.project,
+            firestore.host_port,
+            pubsub.host_port,
+            storage.url,
+            LONGRUN_WEBHOOK_SECRET=DEV_WEBHOOK_SECRET,
+        )
         os.environ.update(
             GOOGLE_CLOUD_PROJECT=self.project,
             FIRESTORE_EMULATOR_HOST=firestore.host_port,
