@@ -3,6 +3,7 @@ recorded on the job without touching its status; unsafe callbacks are refused at
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import ipaddress
@@ -284,13 +285,9 @@ def test_a_queued_job_cancelled_by_the_api_calls_its_webhook(
     assert body["status"] == "cancelled"
 
 
-def test_a_webhook_whose_message_was_lost_is_delivered_after_a_sweep(
-    hook_stack: Stack, receiver: Receiver, watcher: JobsWatcher, db: firestore.Client
-) -> None:
-    # As a processor that died between the terminal write and publishing the webhook leaves it.
-    url = receiver.url("ok")
+def store_finished_job(db: firestore.Client, stack: Stack, url: str, updated_ago: timedelta) -> Job:
+    """A succeeded job whose webhook is pending, written straight to Firestore."""
     now = utcnow()
-    long_ago = now - timedelta(hours=1)
     job = Job(
         job_id=uuid.uuid4().hex[:20],
         owner="someone",
@@ -298,16 +295,23 @@ def test_a_webhook_whose_message_was_lost_is_delivered_after_a_sweep(
         input={"stages": 1},
         status=JobStatus.SUCCEEDED,
         stages=[StageState(name="step-1", label="Step 1", status=StageStatus.SUCCEEDED)],
-        created_at=long_ago,
-        updated_at=long_ago,
-        finished_at=long_ago,
+        created_at=now - updated_ago,
+        updated_at=now - updated_ago,
+        finished_at=now - updated_ago,
         expire_at=now + timedelta(days=7),
         callback_url=url,
         webhook=WebhookDelivery(),
     )
-    db.collection(hook_stack.settings.jobs_collection).document(job.job_id).set(
-        job_to_document(job)
-    )
+    db.collection(stack.settings.jobs_collection).document(job.job_id).set(job_to_document(job))
+    return job
+
+
+def test_a_webhook_whose_message_was_lost_is_delivered_after_a_sweep(
+    hook_stack: Stack, receiver: Receiver, watcher: JobsWatcher, db: firestore.Client
+) -> None:
+    # As a processor that died between the terminal write and publishing the webhook leaves it.
+    url = receiver.url("ok")
+    job = store_finished_job(db, hook_stack, url, updated_ago=timedelta(hours=1))
 
     swept = httpx.post(f"{hook_stack.processor_url}/tasks/sweep", timeout=30).json()
     delivered = watcher.wait_for(job.job_id, webhook_settled)
@@ -316,6 +320,54 @@ def test_a_webhook_whose_message_was_lost_is_delivered_after_a_sweep(
     assert delivered.webhook is not None
     assert delivered.webhook.status == WebhookStatus.DELIVERED
     assert verified_body(receiver.calls_to(url)[0])["job_id"] == job.job_id
+
+
+def test_a_webhook_being_delivered_is_left_alone_by_the_sweeper(
+    hook_stack: Stack, receiver: Receiver, db: firestore.Client
+) -> None:
+    store_finished_job(db, hook_stack, receiver.url("ok"), updated_ago=timedelta(seconds=1))
+
+    swept = httpx.post(f"{hook_stack.processor_url}/tasks/sweep", timeout=30).json()
+
+    assert swept["webhooks"] == []
+
+
+def test_a_webhook_message_pubsub_gives_up_on_fails_the_webhook_only(
+    hook_stack: Stack, receiver: Receiver, watcher: JobsWatcher, db: firestore.Client
+) -> None:
+    url = receiver.url("ok")
+    job = store_finished_job(db, hook_stack, url, updated_ago=timedelta(seconds=1))
+    data = base64.b64encode(json.dumps({"job_id": job.job_id}).encode()).decode()
+    message = {"data": data, "attributes": {"kind": "webhook"}, "messageId": "dead-1"}
+    body = {"message": message, "subscription": "projects/p/subscriptions/dead-letter"}
+
+    response = httpx.post(f"{hook_stack.processor_url}/pubsub/dead-letter", json=body)
+    failed = watcher.wait_for(job.job_id, webhook_settled)
+
+    assert response.status_code == 204
+    assert failed.status == JobStatus.SUCCEEDED
+    assert failed.webhook is not None
+    assert failed.webhook.status == WebhookStatus.FAILED
+    assert "gave up" in (failed.webhook.last_error or "")
+    assert receiver.calls_to(url) == []
+
+
+def test_a_running_job_cancelled_calls_its_webhook_when_its_stage_stops(
+    hook_stack: Stack, receiver: Receiver, watcher: JobsWatcher
+) -> None:
+    url = receiver.url("ok")
+    job_id = submit(hook_stack, url, stages=2, work_units=200, unit_seconds=0.05).json()["job_id"]
+    watcher.wait_for(job_id, lambda job: job.stages[0].progress > 0)
+    with hook_stack.api() as api:
+        requested = api.post(f"/v1/jobs/{job_id}/cancel")
+
+    job = watcher.wait_for(job_id, webhook_settled)
+
+    assert requested.status_code == 202
+    assert job.status == JobStatus.CANCELLED
+    assert job.webhook is not None
+    assert job.webhook.status == WebhookStatus.DELIVERED
+    assert verified_body(receiver.calls_to(url)[0])["event"] == "job.cancelled"
 
 
 def test_a_callback_that_resolves_to_a_private_address_is_never_called(
