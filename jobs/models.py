@@ -92,6 +92,22 @@ class Artifact(BaseModel):
     content_type: str
 
 
+class WebhookStatus(StrEnum):
+    PENDING = "pending"  # the job ended; its callback is still to be (or being) called
+    DELIVERED = "delivered"
+    FAILED = "failed"  # refused, or still failing after the last attempt
+
+
+class WebhookDelivery(BaseModel):
+    """How the call of a job's `callback_url` went; it never changes the job's own status."""
+
+    status: WebhookStatus = WebhookStatus.PENDING
+    attempts: int = 0
+    last_status_code: int | None = None
+    last_error: str | None = None
+    delivered_at: datetime | None = None
+
+
 class Job(BaseModel):
     """The document at `jobs/{job_id}`: the one thing clients watch."""
 
@@ -117,6 +133,8 @@ class Job(BaseModel):
     finished_at: datetime | None = None
     expire_at: datetime
     version: int = 1
+    callback_url: str | None = None
+    webhook: WebhookDelivery | None = None
 
     def stage_index(self, name: str) -> int | None:
         """Position of the named stage, or None when the job has no such stage."""
@@ -142,3 +160,10 @@ class JobRequest(BaseModel):
 
     pipeline: str = Field(min_length=1, max_length=64, examples=["diagnostic"])
     input: dict[str, Any] = Field(default_factory=dict, examples=[{"stages": 3}])
+    callback_url: str | None = Field(
+        default=None,
+        max_length=2048,
+        description="An https:// URL on the public internet, POSTed a signed summary of the "
+        "job once it ends (see the README's webhooks section).",
+        examples=["https://example.com/hooks/longrun"],
+    )

@@ -5,8 +5,8 @@ from __future__ import annotations
 import grpc
 from google.pubsub_v1 import PublisherAsyncClient, PubsubMessage
 from google.pubsub_v1.services.publisher.transports import PublisherGrpcAsyncIOTransport
+from pydantic import BaseModel
 
-from jobs.models import StageMessage
 from jobs.settings import Settings
 
 
@@ -28,7 +28,7 @@ class StagePublisher:
             self._client = PublisherAsyncClient()
         self._topic = settings.stages_topic_path
 
-    async def publish(self, message: StageMessage, **attributes: str) -> str:
+    async def publish(self, message: BaseModel, **attributes: str) -> str:
         """Publish and return the Pub/Sub message id (retried on transient errors)."""
         data = message.model_dump_json().encode()
         response = await self._client.publish(

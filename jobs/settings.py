@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import AliasChoices, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, BeforeValidator, Field, SecretStr
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+def _names(value: Any) -> Any:
+    """A list of names from a JSON list or a comma-separated string."""
+    if isinstance(value, str):
+        text = value.strip()
+        return json.loads(text) if text.startswith("[") else [n for n in text.split(",") if n]
+    return value
 
 
 class Settings(BaseSettings):
@@ -51,6 +61,19 @@ class Settings(BaseSettings):
     max_source_bytes: int = Field(default=2 * 1024**3, gt=0)
     fetch_max_redirects: int = Field(default=5, ge=0, le=20)
     download_url_seconds: int = Field(default=900, ge=60, le=7 * 24 * 3600)
+
+    # Webhooks (processor/webhooks.py). Without a secret, jobs with a callback_url are refused.
+    webhook_secret: SecretStr | None = None
+    webhook_max_attempts: int = Field(default=5, ge=1, le=10)
+    # The wait before the first retry; it doubles for each one after (capped at a minute).
+    webhook_backoff_seconds: float = Field(default=2.0, ge=0, le=60)
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    # For tests and local receivers only, never in production: host names whose addresses are
+    # not checked (e.g. ["localhost"]), and an extra CA bundle to trust receivers' certificates.
+    webhook_allowed_hosts: Annotated[list[str], NoDecode, BeforeValidator(_names)] = Field(
+        default_factory=list
+    )
+    webhook_ca_file: Path | None = None
 
     # The demo page: where its built files are, and the Firebase web config it listens with.
     web_dir: Path | None = None

@@ -63,7 +63,7 @@ def check_url_without_network(url: str) -> str:
     if parts.scheme != "https" or not host:
         raise SourceNotAllowed(f"{url!r} is not an https:// URL with a host.")
     if parts.username or parts.password:
-        raise SourceNotAllowed("Source URLs may not carry credentials.")
+        raise SourceNotAllowed("URLs may not carry credentials.")
     if host in _LOCAL_NAMES or host.endswith(_LOCAL_SUFFIXES):
         raise SourceNotAllowed(f"{host} is a local or internal name.")
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from datetime import datetime
 from typing import Any
 
 from google.cloud import firestore
@@ -28,6 +29,12 @@ def job_to_document(job: Job) -> dict[str, Any]:
 
 def job_from_document(data: dict[str, Any]) -> Job:
     return Job.model_validate(data)
+
+
+def expired(expire_at: datetime) -> bool:
+    """Whether a document's `expire_at` has passed: it is gone for clients from then on, though
+    Firestore's TTL deletion may take a day or more to remove it."""
+    return expire_at <= utcnow()
 
 
 def stamped(fields: dict[str, Any]) -> dict[str, Any]:
@@ -74,7 +81,8 @@ class JobStore:
     async def list_jobs(
         self, owner: str, status: JobStatus | None, limit: int, cursor: str | None
     ) -> tuple[list[Job], str | None]:
-        """One page of an owner's jobs, newest first, and the cursor of the next page."""
+        """One page of an owner's jobs, newest first, and the cursor of the next page. Expired
+        jobs are left out, so a page may hold fewer than `limit`."""
         query = self.jobs.where(filter=FieldFilter("owner", "==", owner))
         if status is not None:
             query = query.where(filter=FieldFilter("status", "==", status.value))
@@ -87,7 +95,8 @@ class JobStore:
         snapshots = [s async for s in query.limit(limit + 1).stream()]
         jobs = [job_from_document(s.to_dict() or {}) for s in snapshots[:limit]]
         more = len(snapshots) > limit
-        return jobs, _encode_cursor(jobs[-1].job_id) if more and jobs else None
+        cursor = _encode_cursor(jobs[-1].job_id) if more and jobs else None
+        return [job for job in jobs if not expired(job.expire_at)], cursor
 
     async def stage_outputs(self, job_id: str, stages: list[str]) -> dict[str, Any]:
         """The saved outputs of the named stages that have one."""
@@ -111,7 +120,7 @@ class JobStore:
         if not snapshot.exists:
             return None
         upload = Upload.model_validate(snapshot.to_dict())
-        return upload if upload.owner == owner else None
+        return upload if upload.owner == owner and not expired(upload.expire_at) else None
 
     async def ping(self) -> None:
         """One cheap read, to prove Firestore answers."""

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from jobs.models import Artifact, ErrorInfo, Job, JobStatus, StageState, StageStatus
+from jobs.webhooks import webhook_pending
 
 # Below this much progress an ETA is a guess from too little data.
 _ETA_MIN_PROGRESS = 0.02
@@ -111,6 +112,7 @@ def stage_succeeded(
             "finished_at": now,
             **_progress_fields(job, now),
             "eta_seconds": None,
+            **webhook_pending(job),
         }
     following = job.stages[next_index]
     return {
@@ -142,6 +144,7 @@ def stage_failed(job: Job, index: int, error: ErrorInfo, now: datetime) -> dict[
         "finished_at": now,
         **_progress_fields(job, now),
         "eta_seconds": None,
+        **webhook_pending(job),
     }
 
 
@@ -167,6 +170,7 @@ def job_cancelled(job: Job, index: int | None, now: datetime) -> dict[str, Any]:
         "finished_at": now,
         "stages": _stages_field(job),
         "eta_seconds": None,
+        **webhook_pending(job),
     }
 
 
@@ -195,4 +199,5 @@ def job_retried(job: Job, now: datetime) -> dict[str, Any]:
         "cancel_requested": False,
         "eta_seconds": None,
         "stages": _stages_field(job),
+        "webhook": None,  # the next end of the job gets a webhook of its own
     }

@@ -8,31 +8,35 @@ import logging
 from google.cloud import firestore
 
 from jobs import transitions
-from jobs.models import ErrorInfo, StageMessage, utcnow
+from jobs.models import ErrorInfo, Job, StageMessage, utcnow
+from jobs.publisher import StagePublisher
 from jobs.runs import RunStatus, failed_fields, lease_is_live
 from jobs.store import JobStore, job_from_document, stamped
+from jobs.webhooks import announce
 
 log = logging.getLogger(__name__)
 
 
-async def fail_undelivered(store: JobStore, message: StageMessage) -> bool:
+async def fail_undelivered(
+    store: JobStore, message: StageMessage, publisher: StagePublisher
+) -> bool:
     """Fail the job of a dead-lettered stage message if it still waits on it; True if it did."""
     job_ref = store.job_ref(message.job_id)
     run_ref = store.run_ref(message.job_id, message.stage)
 
     @firestore.async_transactional
-    async def fail(tx: firestore.AsyncTransaction) -> bool:
+    async def fail(tx: firestore.AsyncTransaction) -> Job | None:
         snapshot = await job_ref.get(transaction=tx)
         if not snapshot.exists:
-            return False
+            return None
         job = job_from_document(snapshot.to_dict() or {})
         index = job.stage_index(message.stage)
         if index is None or job.status.terminal:
-            return False
+            return None
         run = (await run_ref.get(transaction=tx)).to_dict() or {}
         now = utcnow()
         if run.get("status") == RunStatus.DONE or lease_is_live(run, now):
-            return False
+            return None
         error = ErrorInfo(
             code="DELIVERY_FAILED",
             message="The stage could not be delivered to a processor; Pub/Sub gave up on it.",
@@ -40,10 +44,13 @@ async def fail_undelivered(store: JobStore, message: StageMessage) -> bool:
             stage=message.stage,
         )
         tx.update(job_ref, stamped(transitions.stage_failed(job, index, error, now)))
-        tx.set(run_ref, failed_fields(error), merge=True)
-        return True
+        tx.set(run_ref, {**failed_fields(error), "expire_at": job.expire_at}, merge=True)
+        return job
 
-    failed: bool = await fail(store.client.transaction())
+    failed_job: Job | None = await fail(store.client.transaction())
+    failed = failed_job is not None
+    if failed_job is not None:
+        await announce(publisher, failed_job)
     log.warning(
         "dead-lettered stage message: %s",
         "job failed" if failed else "ignored",

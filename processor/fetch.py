@@ -69,7 +69,7 @@ async def fetch_to_file(
     timeout = httpx.Timeout(30.0, read=60.0)
     async with httpx.AsyncClient(verify=verify, timeout=timeout, trust_env=False) as client:  # type: ignore[arg-type]
         for _ in range(max_redirects + 1):
-            request = await _checked_request(client, url, rules)
+            request = await checked_request(client, "GET", url, rules, {"Accept": "*/*"})
             response = await client.send(request, stream=True)
             try:
                 if response.status_code in _REDIRECTS and "location" in response.headers:
@@ -84,16 +84,24 @@ async def fetch_to_file(
     )
 
 
-async def _checked_request(
-    client: httpx.AsyncClient, url: str, rules: AddressRules
+async def checked_request(
+    client: httpx.AsyncClient,
+    method: str,
+    url: str,
+    rules: AddressRules,
+    headers: dict[str, str],
+    content: bytes | None = None,
 ) -> httpx.Request:
+    """A request to the checked address of the URL's host, with the name kept for Host and TLS."""
     host = rules.check_url(url)
     parts = urlsplit(url)
     port = parts.port or 443
     address = await resolve_checked(host, port, rules)
     target = httpx.URL(url).copy_with(host=str(address))
-    headers = {"Host": parts.netloc.rsplit("@", 1)[-1], "Accept": "*/*"}
-    return client.build_request("GET", target, headers=headers, extensions={"sni_hostname": host})
+    headers = {"Host": parts.netloc.rsplit("@", 1)[-1], **headers}
+    return client.build_request(
+        method, target, headers=headers, content=content, extensions={"sni_hostname": host}
+    )
 
 
 def _raise_for_status(response: httpx.Response, url: str) -> None:

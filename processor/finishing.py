@@ -17,6 +17,7 @@ from jobs.runs import (
     failed_fields,
     retry_fields,
 )
+from jobs.webhooks import announce
 from processor.leases import JobUpdate, Lease, LeaseLost
 from processor.runtime import Outcome, Runtime, publish_stage
 
@@ -70,23 +71,29 @@ class Finisher:
         job = await self._finish(done_fields(output), update)
         if job is not None and not job.status.terminal and job.stage is not None:
             await publish_stage(self._runtime, job.job_id, job.stage)
+        elif job is not None and job.status.terminal:
+            await announce(self._runtime.publisher, job)
         log.info("stage succeeded", extra={"attempt": self._lease.attempt})
         return Outcome.ACK
 
     async def failed(self, error: ErrorInfo) -> Outcome:
         error = error.model_copy(update={"stage": self._lease.stage})
-        await self._finish(
+        job = await self._finish(
             failed_fields(error),
             lambda job: transitions.stage_failed(job, self._index(job), error, utcnow()),
         )
+        if job is not None:
+            await announce(self._runtime.publisher, job)
         log.info("stage failed: %s", error.code, extra={"attempt": self._lease.attempt})
         return Outcome.ACK
 
     async def cancelled(self) -> Outcome:
-        await self._finish(
+        job = await self._finish(
             cancelled_fields(),
             lambda job: transitions.job_cancelled(job, self._index(job), utcnow()),
         )
+        if job is not None:
+            await announce(self._runtime.publisher, job)
         log.info("stage cancelled", extra={"attempt": self._lease.attempt})
         return Outcome.ACK
 

@@ -99,12 +99,12 @@ class Leases:
             if not resuming and attempts_left(run, self._settings.max_attempts) <= 0:
                 error = exhausted_error(stage, attempts)
                 tx.update(job_ref, stamped(transitions.stage_failed(job, index, error, now)))
-                tx.set(run_ref, released(RunStatus.FAILED), merge=True)
+                tx.set(run_ref, released(RunStatus.FAILED, expire_at=job.expire_at), merge=True)
                 return Claim(ClaimOutcome.EXHAUSTED, job=job, index=index)
             attempt = attempts if resuming else attempts + 1
             final = int(run.get("retry_base", 0)) + self._settings.max_attempts
             lease = Lease(job_id, stage, uuid.uuid4().hex, attempt, final)
-            tx.set(run_ref, self._lease_fields(run, lease, now), merge=True)
+            tx.set(run_ref, self._lease_fields(run, lease, now, job.expire_at), merge=True)
             started = transitions.stage_started(job, index, attempt, now, resumed=resuming)
             tx.update(job_ref, stamped(started))
             return Claim(
@@ -114,7 +114,9 @@ class Leases:
         claim: Claim = await attempt_claim(self._store.client.transaction())
         return claim
 
-    def _lease_fields(self, run: dict[str, Any], lease: Lease, now: Any) -> dict[str, Any]:
+    def _lease_fields(
+        self, run: dict[str, Any], lease: Lease, now: Any, expire_at: Any
+    ) -> dict[str, Any]:
         return {
             "status": RunStatus.RUNNING.value,
             "lease_owner": self.owner,
@@ -124,6 +126,7 @@ class Leases:
             "deliveries": int(run.get("deliveries", 0)) + 1,
             "started_at": run.get("started_at") or now,
             "updated_at": now,
+            "expire_at": expire_at,  # Firestore's TTL does not delete subcollections with the job
         }
 
     async def heartbeat(self, lease: Lease) -> bool:

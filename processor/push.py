@@ -12,9 +12,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from jobs.logs import log_context
 from jobs.models import StageMessage
+from jobs.webhooks import is_webhook_message
 from processor.deadletter import fail_undelivered
 from processor.runner import run_stage
 from processor.runtime import Outcome, Runtime
+from processor.webhooks import decode_webhook_message, deliver, give_up
 
 log = logging.getLogger(__name__)
 
@@ -68,13 +70,28 @@ def _stage_message(envelope: PushEnvelope) -> StageMessage | None:
     return stage_message
 
 
+async def _webhook(envelope: PushEnvelope, runtime: Runtime, *, dead: bool) -> None:
+    message = decode_webhook_message(envelope.message.data)
+    with log_context(message_id=envelope.message.message_id):
+        if message is None:
+            log.warning("dropping a webhook message whose payload is not one")
+        elif dead:
+            await give_up(runtime.store, runtime.settings, message.job_id)
+        else:
+            await deliver(runtime.store, runtime.settings, message.job_id)
+
+
 @router.post(
     "/pubsub/push",
     status_code=status.HTTP_204_NO_CONTENT,
     responses={400: {"description": "Not a Pub/Sub push envelope."}},
 )
 async def push(envelope: Annotated[PushEnvelope, Body()], request: Request) -> Response:
-    """Run the one stage a Pub/Sub message names; the status code acks or nacks the message."""
+    """Run the one stage a Pub/Sub message names (or call a finished job's webhook); the status
+    code acks or nacks the message."""
+    if is_webhook_message(envelope.message.attributes):
+        await _webhook(envelope, _runtime(request), dead=False)
+        return Response(status_code=status.HTTP_204_NO_CONTENT)
     stage_message = _stage_message(envelope)
     if stage_message is None:
         return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -90,8 +107,12 @@ async def push(envelope: Annotated[PushEnvelope, Body()], request: Request) -> R
 )
 async def dead_letter(envelope: Annotated[PushEnvelope, Body()], request: Request) -> Response:
     """A stage message Pub/Sub gave up on: fail its job unless the job no longer waits on it."""
+    if is_webhook_message(envelope.message.attributes):
+        await _webhook(envelope, _runtime(request), dead=True)
+        return Response(status_code=status.HTTP_204_NO_CONTENT)
     stage_message = _stage_message(envelope)
     if stage_message is not None:
         with log_context(message_id=envelope.message.message_id):
-            await fail_undelivered(_runtime(request).store, stage_message)
+            runtime = _runtime(request)
+            await fail_undelivered(runtime.store, stage_message, runtime.publisher)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

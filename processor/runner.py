@@ -15,6 +15,7 @@ from typing import Any
 from jobs.errors import JobCancelled, LongrunError, PermanentError
 from jobs.logs import log_context
 from jobs.models import ErrorInfo, StageMessage
+from jobs.webhooks import announce
 from processor.context import Skipped
 from processor.finishing import Finisher
 from processor.leases import Claim, ClaimOutcome, LeaseLost
@@ -38,6 +39,8 @@ async def run_stage(message: StageMessage, runtime: Runtime) -> Outcome:
                 return await _tracked(_execute(claim, runtime), runtime)
             case ClaimOutcome.BUSY:
                 return Outcome.BUSY
+            case ClaimOutcome.CANCELLED | ClaimOutcome.EXHAUSTED if claim.job is not None:
+                await announce(runtime.publisher, claim.job)  # this claim ended the job
             case ClaimOutcome.DONE if claim.republish:
                 await publish_stage(runtime, message.job_id, claim.republish)
         return Outcome.ACK

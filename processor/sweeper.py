@@ -1,4 +1,5 @@
-"""The net under lost messages: re-publish work that nobody is doing and nothing will deliver.
+"""The net under lost messages: re-publish work that nobody is doing and nothing will deliver,
+and the webhooks of finished jobs whose message was lost (processor/webhooks.py).
 
 Cloud Scheduler calls it each minute in production (`longrun dev` does locally). Re-publishing is
 always safe: a stage that turns out to be done or leased answers its duplicate without running.
@@ -12,11 +13,12 @@ from datetime import datetime, timedelta
 
 from google.cloud.firestore import FieldFilter
 
-from jobs.models import Job, JobStatus, StageMessage, utcnow
+from jobs.models import Job, JobStatus, StageMessage, WebhookStatus, utcnow
 from jobs.publisher import StagePublisher
 from jobs.runs import RunStatus, lease_is_live
 from jobs.settings import Settings
 from jobs.store import JobStore, job_from_document
+from jobs.webhooks import announce
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +30,7 @@ SWEEP_BATCH = 500
 class SweepReport:
     examined: int = 0
     republished: list[StageMessage] = field(default_factory=list)
+    webhooks: list[str] = field(default_factory=list)  # jobs whose webhook was re-published
 
 
 async def sweep(store: JobStore, publisher: StagePublisher, settings: Settings) -> SweepReport:
@@ -45,6 +48,10 @@ async def sweep(store: JobStore, publisher: StagePublisher, settings: Settings) 
             await publisher.publish(message)
             report.republished.append(message)
             log.info("sweeper re-published a stage", extra=message.model_dump())
+    for job in await _pending_webhooks(store, stale):
+        await announce(publisher, job)
+        report.webhooks.append(job.job_id)
+        log.info("sweeper re-published a webhook", extra={"job_id": job.job_id})
     return report
 
 
@@ -56,6 +63,16 @@ async def _jobs(store: JobStore, status: JobStatus, updated_before: datetime) ->
         .limit(SWEEP_BATCH)
     )
     return [job_from_document(snapshot.to_dict() or {}) async for snapshot in query.stream()]
+
+
+async def _pending_webhooks(store: JobStore, updated_before: datetime) -> list[Job]:
+    """Finished jobs whose webhook is pending and untouched since `updated_before`: a delivery
+    in progress writes each attempt, so these lost their message."""
+    query = store.jobs.where(
+        filter=FieldFilter("webhook.status", "==", WebhookStatus.PENDING.value)
+    ).limit(SWEEP_BATCH)
+    jobs = [job_from_document(snapshot.to_dict() or {}) async for snapshot in query.stream()]
+    return [job for job in jobs if job.status.terminal and job.updated_at < updated_before]
 
 
 async def _abandoned(store: JobStore, job: Job, now: datetime, stale: datetime) -> bool:

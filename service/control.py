@@ -15,7 +15,8 @@ from jobs.errors import Conflict, NotFound
 from jobs.models import Job, JobStatus, StageMessage, utcnow
 from jobs.publisher import StagePublisher
 from jobs.runs import RunStatus, lease_is_live
-from jobs.store import JobStore, job_from_document, job_to_document, stamped
+from jobs.store import JobStore, expired, job_from_document, job_to_document, stamped
+from jobs.webhooks import announce
 
 
 class CancelOutcome(StrEnum):
@@ -29,17 +30,21 @@ async def _owned_job(
     """The job, read inside `tx`; another user's job is as absent as a missing one."""
     snapshot = await ref.get(transaction=tx)
     job = job_from_document(snapshot.to_dict() or {}) if snapshot.exists else None
-    if job is None or job.owner != owner:
+    if job is None or job.owner != owner or expired(job.expire_at):
         raise NotFound(f"No job {ref.id!r}.", code="JOB_NOT_FOUND")
     return job
 
 
-async def cancel_job(store: JobStore, job_id: str, owner: str) -> tuple[Job, CancelOutcome]:
+async def cancel_job(
+    store: JobStore, publisher: StagePublisher, job_id: str, owner: str
+) -> tuple[Job, CancelOutcome]:
     """Cancel at once if no stage holds a live lease; otherwise ask the running stage to stop."""
     job_ref = store.job_ref(job_id)
+    ended_now = False
 
     @firestore.async_transactional
     async def cancel(tx: firestore.AsyncTransaction) -> tuple[Job, CancelOutcome]:
+        nonlocal ended_now
         job = await _owned_job(tx, job_ref, owner)
         if job.status == JobStatus.CANCELLED:
             return job, CancelOutcome.CANCELLED
@@ -56,10 +61,13 @@ async def cancel_job(store: JobStore, job_id: str, owner: str) -> tuple[Job, Can
             index = job.stage_index(job.stage) if job.stage else None
             fields.update(transitions.job_cancelled(job, index, utcnow()))
         tx.update(job_ref, stamped(fields))
+        ended_now = not running
         outcome = CancelOutcome.REQUESTED if running else CancelOutcome.CANCELLED
         return job_from_document({**job_to_document(job), **fields}), outcome
 
     result: tuple[Job, CancelOutcome] = await cancel(store.client.transaction())
+    if ended_now:
+        await announce(publisher, result[0])
     return result
 
 

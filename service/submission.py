@@ -16,6 +16,7 @@ from jobs.publisher import StagePublisher
 from jobs.settings import Settings
 from jobs.sources import SOURCE_ERROR
 from jobs.store import JobStore
+from jobs.webhooks import WebhooksNotConfigured, check_callback_url
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,19 @@ async def _check_uploads(
             )
 
 
+def _check_callback(url: str | None, settings: Settings) -> None:
+    """A callback must be a public https:// URL, and webhooks must be able to sign."""
+    if url is None:
+        return
+    check_callback_url(url, settings.webhook_allowed_hosts)
+    if settings.webhook_secret is None:
+        raise WebhooksNotConfigured(
+            "This deployment has no LONGRUN_WEBHOOK_SECRET, so it cannot sign webhooks; "
+            "submit without a callback_url.",
+            field="callback_url",
+        )
+
+
 def plan_job(
     spec: PipelineSpec, params: BaseModel, *, job_id: str, owner: str, settings: Settings
 ) -> Job:
@@ -96,8 +110,10 @@ async def submit_job(
     """
     spec = _pipeline(request.pipeline)
     params = _validated_input(spec, request.input)  # once: plan and upload checks share it
+    _check_callback(request.callback_url, settings)
     await _check_uploads(spec, params, owner, store)
     job = plan_job(spec, params, job_id=store.new_job_id(), owner=owner, settings=settings)
+    job.callback_url = request.callback_url
     await store.create(job)
     try:
         await publisher.publish(StageMessage(job_id=job.job_id, stage=job.stages[0].name))

@@ -41,6 +41,8 @@ _MIN_RESTART_GAP_SECONDS = 2.0
 RULES = Path(__file__).parents[1] / "firestore.rules"
 # Cloud Scheduler calls the sweeper each minute in production; the local stack does the same.
 SWEEP_EVERY_SECONDS = 60.0
+# Signs webhooks locally (receivers verify with it); production mounts a Secret Manager secret.
+DEV_WEBHOOK_SECRET = "longrun-dev-webhook-secret"
 
 
 @dataclass(frozen=True)
@@ -137,6 +139,7 @@ class LocalStack:
             LONGRUN_LOCAL="true",
             LONGRUN_ALLOW_ANONYMOUS_USERS="true",
             LONGRUN_ALLOWED_ORIGINS=json.dumps([page, page.replace(HOST, "localhost")]),
+            LONGRUN_WEBHOOK_SECRET=DEV_WEBHOOK_SECRET,
         )
         os.environ.update(
             GOOGLE_CLOUD_PROJECT=self.project,

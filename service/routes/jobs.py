@@ -16,7 +16,7 @@ from starlette.concurrency import iterate_in_threadpool
 from jobs.errors import NotFound
 from jobs.models import Job, JobRequest, JobStatus, is_job_id
 from jobs.storage import CHUNK_BYTES
-from jobs.store import JobStore
+from jobs.store import JobStore, expired
 from service.auth import UserDep
 from service.control import CancelOutcome, cancel_job, retry_job
 from service.deps import ListenerDep, PublisherDep, SettingsDep, StorageDep, StoreDep
@@ -63,7 +63,7 @@ async def create_job(
 
 async def _owned_job(job_id: str, user: str, store: JobStore) -> Job:
     job: Job | None = await store.get(_checked(job_id))
-    if job is None or job.owner != user:
+    if job is None or job.owner != user or expired(job.expire_at):
         raise NotFound(f"No job {job_id!r}.", code="JOB_NOT_FOUND")
     return job
 
@@ -162,11 +162,13 @@ async def download_artifact(
     "/{job_id}/cancel",
     responses={202: {"model": Job}, **problems(404, 409)},
 )
-async def cancel(job_id: str, response: Response, user: UserDep, store: StoreDep) -> Job:
+async def cancel(
+    job_id: str, response: Response, user: UserDep, store: StoreDep, publisher: PublisherDep
+) -> Job:
     """Cancel a job: at once (200) if no stage is running, else the running stage stops at its
     next check (202, `cancel_requested`). Cancelling a cancelled job is harmless; a job that
     succeeded or failed cannot be cancelled (409)."""
-    job, outcome = await cancel_job(store, _checked(job_id), user)
+    job, outcome = await cancel_job(store, publisher, _checked(job_id), user)
     if outcome == CancelOutcome.REQUESTED:
         response.status_code = status.HTTP_202_ACCEPTED
     return job
