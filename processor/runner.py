@@ -16,6 +16,7 @@ from jobs.errors import JobCancelled, LongrunError, PermanentError
 from jobs.logs import log_context
 from jobs.models import ErrorInfo, StageMessage
 from processor.context import Skipped
+from processor.costs import CostLedger
 from processor.finishing import Finisher
 from processor.leases import Claim, ClaimOutcome, LeaseLost
 from processor.runtime import Outcome, Runtime, publish_stage
@@ -57,7 +58,8 @@ async def _execute(claim: Claim, runtime: Runtime) -> Outcome:
     assert claim.job is not None
     assert claim.lease is not None
     job, lease = claim.job, claim.lease
-    finish = Finisher(runtime, lease)
+    costs = CostLedger(job, claim.index, runtime.settings)  # the clock starts at the claim
+    finish = Finisher(runtime, lease, costs)
     impl = runtime.pipelines.get(job.pipeline)
     function = impl.stage(lease.stage) if impl else None
     if impl is None or function is None:
@@ -66,7 +68,7 @@ async def _execute(claim: Claim, runtime: Runtime) -> Outcome:
     outputs = await runtime.store.stage_outputs(
         job.job_id, [s.name for s in job.stages[: claim.index]]
     )
-    segment = Segment(runtime, job, claim, outputs)
+    segment = Segment(runtime, job, claim, outputs, costs)
     try:
         output = await segment.run(function)
     except LeaseLost:

@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from jobs.budget import Budget, job_budget
 from jobs.catalog import PIPELINES, PipelineSpec
 from jobs.errors import InvalidRequest
 from jobs.models import Job, JobRequest, StageMessage, utcnow
@@ -62,7 +63,13 @@ async def _check_uploads(
 
 
 def plan_job(
-    spec: PipelineSpec, params: BaseModel, *, job_id: str, owner: str, settings: Settings
+    spec: PipelineSpec,
+    params: BaseModel,
+    *,
+    job_id: str,
+    owner: str,
+    settings: Settings,
+    budget: Budget | None = None,
 ) -> Job:
     """The queued job that validated input describes."""
     stages = spec.plan(params)
@@ -78,6 +85,8 @@ def plan_job(
         created_at=now,
         updated_at=now,
         expire_at=now + timedelta(days=settings.job_ttl_days),
+        max_cost_usd=budget.max_cost_usd if budget else None,
+        estimated_cost_usd=budget.estimated_cost_usd if budget else None,
     )
 
 
@@ -96,8 +105,10 @@ async def submit_job(
     """
     spec = _pipeline(request.pipeline)
     params = _validated_input(spec, request.input)  # once: plan and upload checks share it
+    budget = job_budget(spec, params, request.max_cost_usd, settings)
     await _check_uploads(spec, params, owner, store)
-    job = plan_job(spec, params, job_id=store.new_job_id(), owner=owner, settings=settings)
+    job_id = store.new_job_id()
+    job = plan_job(spec, params, job_id=job_id, owner=owner, settings=settings, budget=budget)
     await store.create(job)
     try:
         await publisher.publish(StageMessage(job_id=job.job_id, stage=job.stages[0].name))
