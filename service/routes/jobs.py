@@ -177,8 +177,9 @@ async def cancel(job_id: str, response: Response, user: UserDep, store: StoreDep
 @router.post(
     "/{job_id}/retry",
     status_code=status.HTTP_202_ACCEPTED,
-    responses={404: _PROBLEM, 409: _PROBLEM},
+    responses={404: _PROBLEM, 409: _PROBLEM, 422: _PROBLEM},
 )
 async def retry(job_id: str, user: UserDep, store: StoreDep, publisher: PublisherDep) -> Job:
-    """Run a failed job again from its first stage that did not succeed (409 if not failed)."""
+    """Run a failed job again from its first stage that did not succeed (409 if not failed;
+    422 BUDGET_EXCEEDED if it already spent past its budget)."""
     return await retry_job(store, publisher, _checked(job_id), user)

@@ -106,6 +106,10 @@ def test_a_job_that_spends_past_its_budget_fails_and_no_later_stage_runs(
     assert body_completions(stack, job_id) == {"step-1": 1}
     assert "step-3" not in claimed_stages(stack, job_id)
     assert api.get(f"/v1/jobs/{job_id}").json()["error"]["code"] == "BUDGET_EXCEEDED"
+    retry = api.post(f"/v1/jobs/{job_id}/retry")
+    assert retry.status_code == 422, "a retry would only spend more"
+    assert retry.json()["code"] == "BUDGET_EXCEEDED"
+    assert api.get(f"/v1/jobs/{job_id}").json()["status"] == "failed"
 
 
 def test_an_estimate_over_the_budget_is_refused_and_nothing_is_created(
