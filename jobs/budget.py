@@ -13,8 +13,10 @@ from jobs.settings import Settings
 
 
 def usd(amount: float) -> str:
-    """Money for a message: cents when there are some, more digits when there are not."""
-    return f"${amount:.2f}" if amount >= 0.01 else f"${amount:.6f}"
+    """Money for a message: at least cents, up to 4 decimals (6 below a cent), no noise."""
+    text = f"{amount:.{4 if amount >= 0.01 else 6}f}".rstrip("0")
+    whole, _, fraction = text.partition(".")
+    return f"${whole}.{fraction.ljust(2, '0')}"
 
 
 @dataclass(frozen=True)

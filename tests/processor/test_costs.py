@@ -12,7 +12,7 @@ import pytest
 from google.cloud import firestore
 
 from deploy.local.ephemeral import Stack
-from jobs.budget import job_budget
+from jobs.budget import job_budget, usd
 from jobs.diagnostic import DIAGNOSTIC, DiagnosticInput
 from jobs.errors import BudgetExceeded, InvalidRequest
 from jobs.models import Job, JobStatus, StageStatus
@@ -96,7 +96,7 @@ def test_a_job_that_spends_past_its_budget_fails_and_no_later_stage_runs(
     assert final.error.code == "BUDGET_EXCEEDED"
     assert final.error.stage == "step-2"
     assert final.error.retryable is False
-    assert "over its budget of $0.15" in final.error.message
+    assert "over its budget of $0.155" in final.error.message
     assert [s.status for s in final.stages] == ["succeeded", "failed", "pending"]
     assert final.stages[1].attempts == 1, "over budget is permanent: no retry"
     # Step 2 stopped at the unit that crossed the budget (0.10 + 0.06 > 0.155).
@@ -212,7 +212,7 @@ def test_a_job_without_a_budget_gets_its_pipelines_default(
     assert accepted.json()["max_cost_usd"] == default
     assert over_default.status_code == 422
     assert over_default.json()["code"] == "BUDGET_EXCEEDED"
-    assert f"over its budget of ${default:.2f}" in over_default.json()["detail"]
+    assert f"over its budget of {usd(default)}." in over_default.json()["detail"]
     assert with_budget.status_code == 202
     assert with_budget.json()["max_cost_usd"] == 1.0
     budgets = sorted(job["max_cost_usd"] for job in stored_jobs(db, stack))
@@ -263,6 +263,20 @@ def test_a_budget_default_above_the_ceiling_is_held_to_the_ceiling() -> None:
     assert budget.max_cost_usd == 0.2
     with pytest.raises(InvalidRequest):
         job_budget(DIAGNOSTIC, params, 0.3, settings)
+
+
+@pytest.mark.parametrize(
+    ("amount", "text"),
+    [
+        (0.5, "$0.50"),
+        (0.155, "$0.155"),
+        (0.2000005, "$0.20"),
+        (0.000134, "$0.000134"),
+        (2000, "$2000.00"),
+    ],
+)
+def test_money_reads_well_in_messages(amount: float, text: str) -> None:
+    assert usd(amount) == text
 
 
 def test_the_compute_price_is_the_instances_vcpus_and_memory() -> None:
