@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from jobs.catalog import PIPELINES
 from jobs.errors import Unavailable
-from service.deps import PublisherDep, StoreDep
+from service.deps import PublisherDep, SettingsDep, StoreDep
 
 log = logging.getLogger(__name__)
 
@@ -28,10 +28,12 @@ class PipelineInfo(BaseModel):
     description: str
     stages: list[StageInfo]
     input_schema: dict[str, object]
+    # The budget of a job whose request names no max_cost_usd.
+    default_max_cost_usd: float
 
 
 @router.get("/v1/pipelines", tags=["pipelines"])
-async def list_pipelines() -> list[PipelineInfo]:
+async def list_pipelines(settings: SettingsDep) -> list[PipelineInfo]:
     """Every pipeline with its ordered stages (as planned for its default input)."""
     return [
         PipelineInfo(
@@ -42,6 +44,7 @@ async def list_pipelines() -> list[PipelineInfo]:
                 for s in spec.example_stages()
             ],
             input_schema=spec.input_model.model_json_schema(),
+            default_max_cost_usd=min(spec.default_max_cost_usd, settings.max_cost_usd_ceiling),
         )
         for spec in PIPELINES.values()
     ]

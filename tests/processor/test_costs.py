@@ -217,6 +217,8 @@ def test_a_job_without_a_budget_gets_its_pipelines_default(
     assert with_budget.json()["max_cost_usd"] == 1.0
     budgets = sorted(job["max_cost_usd"] for job in stored_jobs(db, stack))
     assert budgets == [default, 1.0]
+    listing = {p["name"]: p for p in api.get("/v1/pipelines").json()}
+    assert listing["diagnostic"]["default_max_cost_usd"] == default
 
 
 @pytest.mark.parametrize(
