@@ -9,6 +9,7 @@ from google.cloud import firestore
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextColumn
 
+from jobs.budget import usd
 from jobs.models import Job, StageStatus
 from jobs.settings import Settings
 from jobs.store import job_from_document
@@ -65,6 +66,14 @@ def _render(updates: queue.Queue[Job | None], console: Console, job_id: str) -> 
                 done = 1.0 if stage.status.done else stage.progress
                 bars.update(tasks[stage.name], completed=done, note=note)
             eta = f" · about {job.eta_seconds:.0f} s left" if job.eta_seconds else ""
-            bars.update(overall, completed=job.progress, note=f"{job.message}{eta}")
+            note = f"{job.message}{eta}{_spent(job)}"
+            bars.update(overall, completed=job.progress, note=note)
             if job.status.terminal:
                 return job
+
+
+def _spent(job: Job) -> str:
+    if not job.cost_usd:
+        return ""
+    budget = f" of {usd(job.max_cost_usd)}" if job.max_cost_usd else ""
+    return f" · spent {usd(job.cost_usd)}{budget}"

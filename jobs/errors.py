@@ -29,6 +29,13 @@ class PermanentError(LongrunError):
     http_status = 422
 
 
+class BudgetExceeded(PermanentError):
+    """A job's cost (estimated at submit, or spent while running) is over its `max_cost_usd`."""
+
+    code = "BUDGET_EXCEEDED"
+    http_status = 422
+
+
 class TransientError(LongrunError):
     """A stage failed for a reason that may pass (a flaky dependency): try the stage again."""
 

@@ -58,6 +58,12 @@ STAGES = [
 ]
 
 
+# Processor seconds a media job is expected to take. The input declares no size or duration,
+# so this is a fixed figure: the benchmark analyses 10 min of 720p video in about 30 s on one
+# vCPU, so an hour of video takes about 3 min; 10 min leaves room for the fetch and retries.
+MEDIA_ESTIMATE_SECONDS = 600.0
+
+
 def _uploads(params: MediaInput) -> list[str]:
     sources = [params.source, params.chat]
     return [s for s in sources if s is not None and source_kind(s) == SourceKind.UPLOAD]
@@ -70,4 +76,6 @@ MEDIA_ANALYSIS = PipelineSpec(
     plan=lambda _params: list(STAGES),
     example_input={"source": "https://example.com/vod.mp4"},
     uploads=_uploads,
+    estimate=lambda _params, usd_per_second: MEDIA_ESTIMATE_SECONDS * usd_per_second,
+    default_max_cost_usd=2.00,
 )

@@ -84,6 +84,9 @@ class StageState(BaseModel):
     finished_at: datetime | None = None
     attempts: int = 0
     error: ErrorInfo | None = None
+    # What the stage spent over all its attempts and deliveries, and on what (compute, APIs).
+    cost_usd: float = 0.0
+    costs: dict[str, float] = Field(default_factory=dict)
 
 
 class Artifact(BaseModel):
@@ -127,6 +130,10 @@ class Job(BaseModel):
     artifacts: dict[str, Artifact] = Field(default_factory=dict)
     error: ErrorInfo | None = None
     cancel_requested: bool = False
+    # Money: the sum of the stages' cost_usd, the submit-time estimate, and the budget.
+    cost_usd: float = 0.0
+    estimated_cost_usd: float | None = None
+    max_cost_usd: float | None = None
     created_at: datetime
     updated_at: datetime
     started_at: datetime | None = None
@@ -166,4 +173,12 @@ class JobRequest(BaseModel):
         description="An https:// URL on the public internet, POSTed a signed summary of the "
         "job once it ends (see the README's webhooks section).",
         examples=["https://example.com/hooks/longrun"],
+    )
+    max_cost_usd: float | None = Field(
+        default=None,
+        gt=0,
+        allow_inf_nan=False,
+        strict=True,
+        examples=[1.0],
+        description="Most the job may spend, in USD (default: the pipeline's own budget).",
     )

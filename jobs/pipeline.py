@@ -35,6 +35,15 @@ class PipelineSpec:
     example_input: dict[str, Any]
     # Upload ids the input refers to; the API checks they exist and belong to the caller.
     uploads: Callable[[Any], list[str]] = lambda _params: []
+    # What a job is expected to cost in USD, from its input and the price of a second of
+    # processor time; None when there is no telling. An estimate over budget is refused.
+    estimate: Callable[[Any, float], float | None] = lambda _params, _usd_per_second: None
+    # The budget (USD) of a job whose request names none.
+    default_max_cost_usd: float = 1.0
+
+    def estimate_cost(self, params: Any, compute_usd_per_second: float) -> float | None:
+        """The job's expected cost in USD before it starts, if the pipeline can tell."""
+        return self.estimate(params, compute_usd_per_second)
 
     def example_stages(self) -> list[StageSpec]:
         """The stages planned for an example input, for listings."""

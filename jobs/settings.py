@@ -92,6 +92,15 @@ class Settings(BaseSettings):
     auth_cache_seconds: float = Field(default=30.0, ge=0, le=300)
     allowed_origins: list[str] = Field(default_factory=list)
     max_body_bytes: int = Field(default=1024**2, ge=1024)
+    # Cost accounting. Prices are Cloud Run's published list prices for Tier 1 regions (e.g.
+    # us-central1) with request-based billing (CPU only allocated while a request is handled).
+    # Each stage attempt is charged for its run time at the processor's whole instance size.
+    cpu_usd_per_vcpu_second: float = Field(default=0.000024, ge=0)
+    memory_usd_per_gib_second: float = Field(default=0.0000025, ge=0)
+    processor_vcpus: float = Field(default=1.0, gt=0)
+    processor_memory_gib: float = Field(default=2.0, gt=0)
+    # No job may be given a budget (max_cost_usd) above this.
+    max_cost_usd_ceiling: float = Field(default=2000.0, gt=0)
 
     api_url: str = "http://127.0.0.1:8000"
     log_level: str = "INFO"
@@ -99,6 +108,14 @@ class Settings(BaseSettings):
     @property
     def bucket_name(self) -> str:
         return self.bucket or f"{self.project_id}-longrun"
+
+    @property
+    def compute_usd_per_second(self) -> float:
+        """What one second of a processor instance costs: its vCPUs and its memory."""
+        return (
+            self.processor_vcpus * self.cpu_usd_per_vcpu_second
+            + self.processor_memory_gib * self.memory_usd_per_gib_second
+        )
 
     @property
     def stages_topic_path(self) -> str:

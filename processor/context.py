@@ -18,6 +18,7 @@ from jobs.models import Artifact
 from jobs.settings import Settings
 from jobs.storage import Storage
 from jobs.uploads import Upload
+from processor.costs import CostLedger
 from processor.progress import ProgressReporter
 
 T = TypeVar("T")
@@ -52,16 +53,30 @@ class StageContext:
     _read_cancel_requested: Callable[[], Awaitable[bool]]
     _save_cursor: Callable[[Any], Awaitable[None]]
     _find_upload: Callable[[str], Awaitable[Upload | None]]
+    _costs: CostLedger
     artifacts: dict[str, Artifact] = field(default_factory=dict)
     _last_cancel_check: float = field(default=float("-inf"))
+    _last_progress: tuple[float, str | None] = (0.0, None)
 
     def progress(self, fraction: float, message: str | None = None) -> None:
         """Report this stage's progress (0..1) and a short message; cheap, call it freely,
-        also from a worker thread."""
+        also from a worker thread. Raises BudgetExceeded once the job is over its budget."""
+        self._last_progress = (fraction, message)
         self._reporter.report(fraction, message)
+        self._costs.check()
+
+    def add_cost(self, usd: float, what: str) -> None:
+        """Record money this stage spent on `what` (a paid API call, say; its compute time is
+        counted for it). The job document shows it with the next progress write. Raises
+        BudgetExceeded once the job is over its budget; safe to call from a worker thread."""
+        self._costs.add(usd, what)
+        self._reporter.report(*self._last_progress)
+        self._costs.check()
 
     async def check_cancelled(self) -> None:
-        """Raise JobCancelled once the user has cancelled; reads Firestore at most once a second."""
+        """Raise JobCancelled once the user has cancelled (it reads Firestore at most once a
+        second), and BudgetExceeded once the job is over its budget."""
+        self._costs.check()
         now = time.monotonic()
         if now - self._last_cancel_check < CANCEL_CHECK_SECONDS:
             return

@@ -18,6 +18,7 @@ from jobs.runs import (
     retry_fields,
 )
 from jobs.webhooks import announce
+from processor.costs import CostLedger
 from processor.leases import JobUpdate, Lease, LeaseLost
 from processor.runtime import Outcome, Runtime, publish_stage
 
@@ -27,13 +28,19 @@ log = logging.getLogger(__name__)
 class Finisher:
     """Ends one lease: the run document and the job's transition in one transaction."""
 
-    def __init__(self, runtime: Runtime, lease: Lease) -> None:
+    def __init__(self, runtime: Runtime, lease: Lease, costs: CostLedger) -> None:
         self._runtime = runtime
         self._lease = lease
+        self._costs = costs
 
     async def _finish(self, run_fields: dict[str, Any], update: JobUpdate) -> Job | None:
+        def charged(job: Job) -> dict[str, Any]:
+            # The stage's final costs go in first, so the transition's `stages` carries them.
+            spent = self._costs.charge(job, self._index(job))
+            return {**update(job), **spent}
+
         try:
-            return await self._runtime.leases.finish(self._lease, run_fields, update)
+            return await self._runtime.leases.finish(self._lease, run_fields, charged)
         except LeaseLost:
             log.warning("lease lost before the attempt could be recorded; the new owner decides")
             return None

@@ -17,6 +17,7 @@ from jobs.logs import log_context
 from jobs.models import ErrorInfo, StageMessage
 from jobs.webhooks import announce
 from processor.context import Skipped
+from processor.costs import CostLedger
 from processor.finishing import Finisher
 from processor.leases import Claim, ClaimOutcome, LeaseLost
 from processor.runtime import Outcome, Runtime, publish_stage
@@ -60,7 +61,8 @@ async def _execute(claim: Claim, runtime: Runtime) -> Outcome:
     assert claim.job is not None
     assert claim.lease is not None
     job, lease = claim.job, claim.lease
-    finish = Finisher(runtime, lease)
+    costs = CostLedger(job, claim.index, runtime.settings)  # the clock starts at the claim
+    finish = Finisher(runtime, lease, costs)
     impl = runtime.pipelines.get(job.pipeline)
     function = impl.stage(lease.stage) if impl else None
     if impl is None or function is None:
@@ -69,7 +71,7 @@ async def _execute(claim: Claim, runtime: Runtime) -> Outcome:
     outputs = await runtime.store.stage_outputs(
         job.job_id, [s.name for s in job.stages[: claim.index]]
     )
-    segment = Segment(runtime, job, claim, outputs)
+    segment = Segment(runtime, job, claim, outputs, costs)
     try:
         output = await segment.run(function)
     except LeaseLost:

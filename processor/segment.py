@@ -18,6 +18,7 @@ from jobs.errors import LongrunError, PermanentError
 from jobs.models import Artifact, Job, utcnow
 from jobs.store import JobStore
 from processor.context import StageContext
+from processor.costs import CostLedger
 from processor.leases import Claim, Lease, LeaseLost
 from processor.pipelines import StageFn
 from processor.progress import ProgressReporter
@@ -40,9 +41,17 @@ class BudgetSpent(Exception):
 class Segment:
     """One delivery's run of a stage body: lease kept alive, time-limited, progress written."""
 
-    def __init__(self, runtime: Runtime, job: Job, claim: Claim, outputs: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        job: Job,
+        claim: Claim,
+        outputs: dict[str, Any],
+        costs: CostLedger,
+    ) -> None:
         assert claim.lease is not None
         self._runtime = runtime
+        self._costs = costs
         self._job = job
         self._claim = claim
         self._lease = claim.lease
@@ -59,8 +68,9 @@ class Segment:
         spec = _stage_spec(self._job, self._lease.stage)
         budget = settings.stage_time_budget_seconds
         limit = min(spec.timeout_seconds, budget)
+        self._costs.check()  # a job already over its budget runs no further stage
         reporter = ProgressReporter(
-            _progress_writer(self._runtime.store, self._job, self._claim.index),
+            _progress_writer(self._runtime.store, self._job, self._claim.index, self._costs),
             settings.progress_interval_seconds,
         )
         async with _scratch_dir() as scratch:
@@ -88,6 +98,7 @@ class Segment:
 
     def _context(self, reporter: ProgressReporter, scratch: Path) -> StageContext:
         job, lease, store = self._job, self._lease, self._runtime.store
+        stage = job.stages[self._claim.index]
         return StageContext(
             job_id=job.job_id,
             owner=job.owner,
@@ -104,6 +115,8 @@ class Segment:
             _read_cancel_requested=lambda: _cancel_requested(store, job.job_id),
             _save_cursor=self._checkpoint,
             _find_upload=lambda upload_id: store.get_upload(upload_id, job.owner),
+            _costs=self._costs,
+            _last_progress=(stage.progress, stage.message),
         )
 
 
@@ -127,12 +140,12 @@ async def _heartbeat(runtime: Runtime, lease: Lease, body: asyncio.Task[Any]) ->
 
 
 def _progress_writer(
-    store: JobStore, job: Job, index: int
+    store: JobStore, job: Job, index: int, costs: CostLedger
 ) -> Callable[[float, str | None], Awaitable[None]]:
     async def write(fraction: float, message: str | None) -> None:
-        await store.update(
-            job.job_id, transitions.stage_progressed(job, index, fraction, message, utcnow())
-        )
+        spent = costs.charge(job, index)  # rides along: no write of its own for money
+        progressed = transitions.stage_progressed(job, index, fraction, message, utcnow())
+        await store.update(job.job_id, {**progressed, **spent})
 
     return write
 

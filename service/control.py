@@ -11,7 +11,8 @@ from enum import StrEnum
 from google.cloud import firestore
 
 from jobs import transitions
-from jobs.errors import Conflict, NotFound
+from jobs.budget import usd
+from jobs.errors import BudgetExceeded, Conflict, NotFound
 from jobs.models import Job, JobStatus, StageMessage, utcnow
 from jobs.publisher import StagePublisher
 from jobs.runs import RunStatus, lease_is_live
@@ -83,6 +84,11 @@ async def retry_job(store: JobStore, publisher: StagePublisher, job_id: str, own
             raise Conflict(
                 f"Only a failed job can be retried; this one is {job.status.value}.",
                 code="JOB_NOT_FAILED",
+            )
+        if job.max_cost_usd is not None and job.cost_usd > job.max_cost_usd:
+            raise BudgetExceeded(
+                f"The job has spent {usd(job.cost_usd)}, over its budget of "
+                f"{usd(job.max_cost_usd)}; running it again would only spend more."
             )
         pending = [stage.name for stage in job.stages if not stage.status.done]
         runs = {name: store.run_ref(job_id, name) for name in pending}

@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from jobs.budget import Budget, job_budget
 from jobs.catalog import PIPELINES, PipelineSpec
 from jobs.errors import InvalidRequest
 from jobs.models import Job, JobRequest, StageMessage, utcnow
@@ -76,7 +77,13 @@ def _check_callback(url: str | None, settings: Settings) -> None:
 
 
 def plan_job(
-    spec: PipelineSpec, params: BaseModel, *, job_id: str, owner: str, settings: Settings
+    spec: PipelineSpec,
+    params: BaseModel,
+    *,
+    job_id: str,
+    owner: str,
+    settings: Settings,
+    budget: Budget | None = None,
 ) -> Job:
     """The queued job that validated input describes."""
     stages = spec.plan(params)
@@ -92,6 +99,8 @@ def plan_job(
         created_at=now,
         updated_at=now,
         expire_at=now + timedelta(days=settings.job_ttl_days),
+        max_cost_usd=budget.max_cost_usd if budget else None,
+        estimated_cost_usd=budget.estimated_cost_usd if budget else None,
     )
 
 
@@ -111,8 +120,11 @@ async def submit_job(
     spec = _pipeline(request.pipeline)
     params = _validated_input(spec, request.input)  # once: plan and upload checks share it
     _check_callback(request.callback_url, settings)
+    budget = job_budget(spec, params, request.max_cost_usd, settings)
     await _check_uploads(spec, params, owner, store)
-    job = plan_job(spec, params, job_id=store.new_job_id(), owner=owner, settings=settings)
+    job = plan_job(
+        spec, params, job_id=store.new_job_id(), owner=owner, settings=settings, budget=budget
+    )
     job.callback_url = request.callback_url
     await store.create(job)
     try:

@@ -29,8 +29,8 @@ def next_digest(previous: str, job_id: str, stage: str, unit: int, unit_kib: int
     return hashlib.sha256(bytes.fromhex(previous) + block).hexdigest()
 
 
-def _maybe_fail(params: DiagnosticInput, number: int, attempt: int) -> None:
-    if params.fail_stage != number:
+def _maybe_fail(params: DiagnosticInput, number: int, attempt: int, unit: int) -> None:
+    if params.fail_stage != number or unit != min(params.fail_at_unit, params.work_units):
         return
     if params.fail_attempts is not None and attempt > params.fail_attempts:
         return
@@ -44,10 +44,10 @@ def _maybe_fail(params: DiagnosticInput, number: int, attempt: int) -> None:
 async def run_step(ctx: StageContext) -> dict[str, Any]:
     params = DiagnosticInput.model_validate(ctx.input)
     number = int(ctx.stage.removeprefix("step-"))
-    _maybe_fail(params, number, ctx.attempt)
     cursor = ctx.cursor or {"unit": 0, "digest": first_digest(ctx.job_id)}
     unit, digest = int(cursor["unit"]), str(cursor["digest"])
     total = params.work_units
+    _maybe_fail(params, number, ctx.attempt, unit)
     while unit < total:
         await ctx.check_cancelled()
         digest = await asyncio.to_thread(
@@ -56,7 +56,10 @@ async def run_step(ctx: StageContext) -> dict[str, Any]:
         if params.unit_seconds:
             await asyncio.sleep(params.unit_seconds)
         unit += 1
+        if params.cost_per_unit_usd:
+            ctx.add_cost(params.cost_per_unit_usd, "units")
         ctx.progress(unit / total, f"{unit}/{total} units")
+        _maybe_fail(params, number, ctx.attempt, unit)
         if params.checkpoint_every and unit % params.checkpoint_every == 0 and unit < total:
             await ctx.checkpoint({"unit": unit, "digest": digest})
     # The body's own record that it ran to the end: tests count these to prove exactly-once.

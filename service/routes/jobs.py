@@ -177,8 +177,9 @@ async def cancel(
 @router.post(
     "/{job_id}/retry",
     status_code=status.HTTP_202_ACCEPTED,
-    responses=problems(404, 409),
+    responses=problems(404, 409, 422),
 )
 async def retry(job_id: str, user: UserDep, store: StoreDep, publisher: PublisherDep) -> Job:
-    """Run a failed job again from its first stage that did not succeed (409 if not failed)."""
+    """Run a failed job again from its first stage that did not succeed (409 if not failed;
+    422 BUDGET_EXCEEDED if it already spent past its budget)."""
     return await retry_job(store, publisher, _checked(job_id), user)

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from jobs.catalog import PIPELINES
 from jobs.errors import Unavailable
 from service.auth import UserDep
-from service.deps import PublisherDep, StoreDep
+from service.deps import PublisherDep, SettingsDep, StoreDep
 from service.openapi import AUTHENTICATED, problems
 
 log = logging.getLogger(__name__)
@@ -30,10 +30,12 @@ class PipelineInfo(BaseModel):
     description: str
     stages: list[StageInfo]
     input_schema: dict[str, object]
+    # The budget of a job whose request names no max_cost_usd.
+    default_max_cost_usd: float
 
 
 @router.get("/v1/pipelines", tags=["pipelines"], responses=AUTHENTICATED)
-async def list_pipelines(_user: UserDep) -> list[PipelineInfo]:
+async def list_pipelines(_user: UserDep, settings: SettingsDep) -> list[PipelineInfo]:
     """Every pipeline with its ordered stages (as planned for its default input)."""
     return [
         PipelineInfo(
@@ -44,6 +46,7 @@ async def list_pipelines(_user: UserDep) -> list[PipelineInfo]:
                 for s in spec.example_stages()
             ],
             input_schema=spec.input_model.model_json_schema(),
+            default_max_cost_usd=min(spec.default_max_cost_usd, settings.max_cost_usd_ceiling),
         )
         for spec in PIPELINES.values()
     ]

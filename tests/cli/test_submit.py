@@ -43,6 +43,7 @@ def test_submit_and_watch_until_the_job_succeeds(cli: Cli) -> None:
     assert result.returncode == 0, result.stderr
     assert "Job succeeded" in result.stdout
     assert "Diagnostic step 3 of 3" in result.stdout
+    assert "spent $" in result.stdout, "what the job cost shows"
 
 
 def test_watch_exits_non_zero_when_the_job_fails(cli: Cli) -> None:

@@ -35,6 +35,7 @@ def test_the_page_runs_a_job_live_survives_a_refresh_and_shows_the_highlights(
     assert seen["status_before_refresh"] == "running"
     assert seen["job_id_after_refresh"] == seen["job_id"]
     assert seen["status_after_refresh"] == "succeeded"
+    assert seen["cost"].startswith("spent $"), "what the job cost shows"
     assert len(seen["stages"]) == 8
     assert all(stage.endswith(":succeeded") for stage in seen["stages"])
     assert 1 <= len(seen["highlights"]) <= 3

@@ -44,6 +44,7 @@ function render(job, options) {
   $("status").className = `status ${job.status}`;
   $("message").textContent = job.message;
   $("eta").textContent = job.eta_seconds ? `about ${Math.round(job.eta_seconds)} s left` : "";
+  $("cost").textContent = job.cost_usd ? `spent ${usd(job.cost_usd)}` : "";
   $("overall").value = job.progress;
   $("stages").replaceChildren(...job.stages.map(stageRow));
   const ended = ["succeeded", "failed", "cancelled"].includes(job.status);
@@ -53,6 +54,9 @@ function render(job, options) {
   $("job-error").textContent = job.error ? `${job.error.code}: ${job.error.message}` : "";
   if (job.status === "succeeded" && job.result) renderResults(job, options).catch(showError);
 }
+
+// Cents once there are some; before that, enough digits to see compute seconds add up.
+const usd = (amount) => `$${amount.toFixed(amount >= 0.01 ? 2 : 6)}`;
 
 function stageRow(stage) {
   const row = document.createElement("li");

@@ -41,6 +41,7 @@ try {
     return images.length > 1 && images.every((image) => image.complete && image.naturalWidth > 0);
   }, null, { timeout: 60_000 });
   report.status_after_refresh = await page.textContent("#status");
+  report.cost = await page.textContent("#cost");
   report.stages = await page.$$eval("#stages li", (rows) =>
     rows.map((row) => `${row.dataset.stage}:${row.querySelector(".state").textContent}`));
   // Only what a person can see counts: each item must take up room on the page.
