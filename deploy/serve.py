@@ -45,9 +45,8 @@ def main() -> None:
         proxy_headers=True,
         forwarded_allow_ips=FORWARDED_ALLOW_IPS,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
-        # Cloud Run logs every request already (status, latency, trace). The apps' logging setup
-        # takes uvicorn's loggers over (JSON lines), so uvicorn installs no handlers of its own.
-        access_log=False,
+        # The apps' logging setup takes uvicorn's loggers over (JSON lines for Cloud Logging), so
+        # uvicorn installs no handlers of its own.
         log_config=None,
         server_header=False,
     )
