@@ -22,6 +22,9 @@ usage() {
 usage: $0 [--env FILE] [--dry-run] $*
   --env FILE   the settings (default deploy/env; start from deploy/env.example)
   --dry-run    print every command that would change something, one per line, and run none
+  --tag TAG    (deploy.sh) deploy REGION-docker.pkg.dev/PROJECT_ID/REPOSITORY/IMAGE_NAME:TAG
+  --image REF  (deploy.sh) deploy this exact image
+  --yes        (teardown.sh) do not ask before deleting
 EOF
   exit 2
 }
