@@ -153,6 +153,8 @@ api() {
     "LONGRUN_APP=service"
     "LONGRUN_ALLOWED_ORIGINS=$ALLOWED_ORIGINS"
     "LONGRUN_ALLOW_ANONYMOUS_USERS=$ALLOW_ANONYMOUS_USERS"
+    # The processor holds the signing secret; the API only needs to know webhooks are on.
+    "LONGRUN_WEBHOOKS_ENABLED=true"
   )
   if [ -n "${FIREBASE_WEB_API_KEY:-}" ]; then
     env+=("LONGRUN_FIREBASE_WEB_API_KEY=$FIREBASE_WEB_API_KEY")

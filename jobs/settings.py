@@ -64,6 +64,8 @@ class Settings(BaseSettings):
 
     # Webhooks (processor/webhooks.py). Without a secret, jobs with a callback_url are refused.
     webhook_secret: SecretStr | None = None
+    # The API never signs, so it does not hold the secret: it is told webhooks are on instead.
+    webhooks_enabled: bool | None = None
     webhook_max_attempts: int = Field(default=5, ge=1, le=10)
     # The wait before the first retry; it doubles for each one after (capped at a minute).
     webhook_backoff_seconds: float = Field(default=2.0, ge=0, le=60)
@@ -104,6 +106,13 @@ class Settings(BaseSettings):
 
     api_url: str = "http://127.0.0.1:8000"
     log_level: str = "INFO"
+
+    @property
+    def accepts_callbacks(self) -> bool:
+        """Whether jobs may ask for a webhook: the secret is here, or the API is told it is."""
+        if self.webhooks_enabled is not None:
+            return self.webhooks_enabled
+        return self.webhook_secret is not None
 
     @property
     def bucket_name(self) -> str:

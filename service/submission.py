@@ -68,7 +68,7 @@ def _check_callback(url: str | None, settings: Settings) -> None:
     if url is None:
         return
     check_callback_url(url, settings.webhook_allowed_hosts)
-    if settings.webhook_secret is None:
+    if not settings.accepts_callbacks:
         raise WebhooksNotConfigured(
             "This deployment has no LONGRUN_WEBHOOK_SECRET, so it cannot sign webhooks; "
             "submit without a callback_url.",
