@@ -163,7 +163,13 @@ buckets() {
   exists gcloud storage buckets describe "gs://$BUCKET" "${P[@]}" ||
     run gcloud storage buckets create "gs://$BUCKET" "${P[@]}" --location="$REGION" \
       --uniform-bucket-level-access --public-access-prevention
-  run gcloud storage buckets update "gs://$BUCKET" "${P[@]}" --lifecycle-file="$lifecycle"
+  # The page reads artifacts with fetch(), which follows the API's redirect to a signed URL:
+  # the bucket must answer the page's origins (browser uploads carry their own session CORS).
+  local cors
+  cors=$(write_file cors.json \
+    "[{\"origin\": $ALLOWED_ORIGINS, \"method\": [\"GET\"], \"responseHeader\": [\"Content-Type\"], \"maxAgeSeconds\": 3600}]")
+  run gcloud storage buckets update "gs://$BUCKET" "${P[@]}" --lifecycle-file="$lifecycle" \
+    --cors-file="$cors"
   # Uploads are resumable sessions the API opens and the browser fills; download URLs are
   # signed by the API, so it reads too. The processor reads sources and (re)writes artifacts.
   bucket_role "$BUCKET" "$API_EMAIL" roles/storage.objectCreator
