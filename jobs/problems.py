@@ -34,6 +34,13 @@ class Problem(BaseModel):
     errors: list[FieldError] | None = None
 
 
+# How OpenAPI describes the `Retry-After` header of a 429 (or 409 "try again") problem.
+RETRY_AFTER_HEADER: dict[str, Any] = {
+    "description": "Seconds to wait before trying again.",
+    "schema": {"type": "integer", "minimum": 1},
+}
+
+
 def problem_response(
     status: int,
     code: str,
@@ -79,7 +86,10 @@ async def _on_longrun_error(_: Request, exc: Exception) -> JSONResponse:
         errors = [FieldError(field=str(field), message=exc.message)]
     if extra := exc.details.get("errors"):
         errors = extra
-    return problem_response(exc.http_status, exc.code, exc.message, errors=errors)
+    headers = None
+    if (retry_after := exc.details.get("retry_after_seconds")) is not None:
+        headers = {"Retry-After": str(int(retry_after))}
+    return problem_response(exc.http_status, exc.code, exc.message, errors=errors, headers=headers)
 
 
 async def _on_validation_error(_: Request, exc: Exception) -> JSONResponse:

@@ -11,10 +11,10 @@ from fastapi import APIRouter, Body, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from jobs.logs import log_context
-from jobs.models import StageMessage
+from jobs.models import StageMessage, utcnow
 from processor.deadletter import fail_undelivered
 from processor.runner import run_stage
-from processor.runtime import Outcome, Runtime
+from processor.runtime import Outcome, Runtime, job_ended
 
 log = logging.getLogger(__name__)
 
@@ -93,5 +93,7 @@ async def dead_letter(envelope: Annotated[PushEnvelope, Body()], request: Reques
     stage_message = _stage_message(envelope)
     if stage_message is not None:
         with log_context(message_id=envelope.message.message_id):
-            await fail_undelivered(_runtime(request).store, stage_message)
+            runtime = _runtime(request)
+            if await fail_undelivered(runtime.store, stage_message):
+                await job_ended(runtime, stage_message.job_id, utcnow())
     return Response(status_code=status.HTTP_204_NO_CONTENT)
