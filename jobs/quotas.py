@@ -40,7 +40,8 @@ HOUR = timedelta(hours=1)
 # A claim this young whose job is not written yet is held: the submit that made it is between
 # its claim and its job's creation.
 CLAIM_GRACE = timedelta(seconds=60)
-# Reads of a user's slots per claim: a later read sees slots freed while the first was tried.
+# Reads of a user's slots per claim: when every slot that looked free went to someone else, a
+# later read may see one freed meanwhile. A read that shows no free slot at all is the answer.
 _ROUNDS = 3
 # Retry-After for a full concurrency quota when no active job has an estimate yet.
 _DEFAULT_ACTIVE_WAIT_SECONDS = 30
@@ -134,6 +135,8 @@ class Quotas:
             claim = await self._take_any(free, self._fields(owner, HOUR_SLOT, job_id, now, HOUR))
             if claim is not None:
                 return claim
+            if not free:
+                break
         claimed = [s.get("claimed_at") for s in snapshots if s.exists]
         wait = min(((c + HOUR - now).total_seconds() for c in claimed), default=1.0)
         raise TooManyRequests(
@@ -156,6 +159,8 @@ class Quotas:
             claim = await self._take_any(free, fields)
             if claim is not None:
                 return claim
+            if not free:
+                break
         raise TooManyRequests(
             f"You have {self._active} jobs queued or running, the most allowed at once; "
             "submit again when one has ended.",
