@@ -139,10 +139,11 @@ class Quotas:
                 break
         claimed = [s.get("claimed_at") for s in snapshots if s.exists]
         wait = min(((c + HOUR - now).total_seconds() for c in claimed), default=1.0)
-        raise TooManyRequests(
+        raise _refused(
+            owner,
+            "HOURLY_LIMIT",
             f"You have started {self._per_hour} jobs in the last hour, the most allowed.",
-            code="HOURLY_LIMIT",
-            retry_after_seconds=max(1, math.ceil(wait)),
+            max(1, math.ceil(wait)),
         )
 
     async def _claim_active(self, owner: str, job_id: str) -> SlotClaim:
@@ -161,11 +162,12 @@ class Quotas:
                 return claim
             if not free:
                 break
-        raise TooManyRequests(
+        raise _refused(
+            owner,
+            "CONCURRENCY_LIMIT",
             f"You have {self._active} jobs queued or running, the most allowed at once; "
-            "submit again when one has ended.",
-            code="CONCURRENCY_LIMIT",
-            retry_after_seconds=_active_wait_seconds(jobs),
+            "try again when one has ended.",
+            _active_wait_seconds(jobs),
         )
 
     def _refs(self, owner: str, kind: str, count: int) -> list[firestore.AsyncDocumentReference]:
@@ -230,6 +232,14 @@ def _active_slot_free(slot: dict[str, Any], jobs: dict[str, dict[str, Any]], now
         return True
     finished_at = job.get("finished_at") if job else None
     return finished_at is not None and finished_at >= claimed_at
+
+
+def _refused(owner: str, code: str, message: str, wait_seconds: int) -> TooManyRequests:
+    log.info(
+        "quota reached",
+        extra={"owner": owner, "code": code, "retry_after_seconds": wait_seconds},
+    )
+    return TooManyRequests(message, code=code, retry_after_seconds=wait_seconds)
 
 
 def _active_wait_seconds(jobs: dict[str, dict[str, Any]]) -> int:

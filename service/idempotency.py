@@ -185,6 +185,7 @@ async def run_once(
     """
     outcome = await keys.reserve(scope, owner, key, body_hash(body), resource_id, find)
     if isinstance(outcome, Replay):
+        log.info("idempotent repeat answered", extra={"scope": scope, "owner": owner})
         found: T = outcome.found
         return found, True
     try:
