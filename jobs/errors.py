@@ -84,3 +84,10 @@ class InvalidRequest(LongrunError):
 class Unavailable(LongrunError):
     code = "UNAVAILABLE"
     http_status = 503
+
+
+class TooManyRequests(LongrunError):
+    """A per-user limit is reached; `retry_after_seconds` (a detail) says when to try again."""
+
+    code = "TOO_MANY_REQUESTS"
+    http_status = 429

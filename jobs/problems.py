@@ -82,6 +82,8 @@ async def _on_longrun_error(_: Request, exc: Exception) -> JSONResponse:
     if extra := exc.details.get("errors"):
         errors = extra
     headers: dict[str, str] | None = exc.details.get("headers")
+    if (retry_after := exc.details.get("retry_after_seconds")) is not None:
+        headers = {**(headers or {}), "Retry-After": str(int(retry_after))}
     return problem_response(exc.http_status, exc.code, exc.message, errors=errors, headers=headers)
 
 

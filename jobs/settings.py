@@ -56,6 +56,13 @@ class Settings(BaseSettings):
     progress_interval_seconds: float = Field(default=1.0, ge=0)
     job_ttl_days: int = Field(default=7, ge=1)
 
+    # Per-user quotas, kept in Firestore so every instance enforces them (jobs.quotas); 0 turns
+    # a limit off. Each unit is one slot document, all read on every submit: hence the caps.
+    jobs_per_hour: int = Field(default=20, ge=0, le=200)
+    active_jobs_per_user: int = Field(default=3, ge=0, le=50)
+    quota_slots_collection: str = "quota_slots"
+    idempotency_collection: str = "idempotency_keys"
+
     # Cloud Storage: uploads, job sources and artifacts; default "<project>-longrun".
     bucket: str | None = None
     max_source_bytes: int = Field(default=2 * 1024**3, gt=0)

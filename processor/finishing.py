@@ -20,7 +20,7 @@ from jobs.runs import (
 from jobs.webhooks import announce
 from processor.costs import CostLedger
 from processor.leases import JobUpdate, Lease, LeaseLost
-from processor.runtime import Outcome, Runtime, publish_stage
+from processor.runtime import Outcome, Runtime, job_ended, publish_stage
 
 log = logging.getLogger(__name__)
 
@@ -40,10 +40,13 @@ class Finisher:
             return {**update(job), **spent}
 
         try:
-            return await self._runtime.leases.finish(self._lease, run_fields, charged)
+            job = await self._runtime.leases.finish(self._lease, run_fields, charged)
         except LeaseLost:
             log.warning("lease lost before the attempt could be recorded; the new owner decides")
             return None
+        if job.status.terminal and job.finished_at is not None:
+            await job_ended(self._runtime, job.job_id, job.finished_at)
+        return job
 
     def _index(self, job: Job) -> int:
         index = job.stage_index(self._lease.stage)

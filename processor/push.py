@@ -11,11 +11,11 @@ from fastapi import APIRouter, Body, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from jobs.logs import log_context
-from jobs.models import StageMessage
+from jobs.models import StageMessage, utcnow
 from jobs.webhooks import is_webhook_message
 from processor.deadletter import fail_undelivered
 from processor.runner import run_stage
-from processor.runtime import Outcome, Runtime
+from processor.runtime import Outcome, Runtime, job_ended
 from processor.webhooks import decode_webhook_message, deliver, give_up
 
 log = logging.getLogger(__name__)
@@ -114,5 +114,6 @@ async def dead_letter(envelope: Annotated[PushEnvelope, Body()], request: Reques
     if stage_message is not None:
         with log_context(message_id=envelope.message.message_id):
             runtime = _runtime(request)
-            await fail_undelivered(runtime.store, stage_message, runtime.publisher)
+            if await fail_undelivered(runtime.store, stage_message, runtime.publisher):
+                await job_ended(runtime, stage_message.job_id, utcnow())
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -14,13 +14,13 @@ from typing import Any
 
 from jobs.errors import JobCancelled, LongrunError, PermanentError
 from jobs.logs import log_context
-from jobs.models import ErrorInfo, StageMessage
+from jobs.models import ErrorInfo, StageMessage, utcnow
 from jobs.webhooks import announce
 from processor.context import Skipped
 from processor.costs import CostLedger
 from processor.finishing import Finisher
 from processor.leases import Claim, ClaimOutcome, LeaseLost
-from processor.runtime import Outcome, Runtime, publish_stage
+from processor.runtime import Outcome, Runtime, job_ended, publish_stage
 from processor.segment import BudgetSpent, Segment
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,8 @@ async def run_stage(message: StageMessage, runtime: Runtime) -> Outcome:
                 await announce(runtime.publisher, claim.job)  # this claim ended the job
             case ClaimOutcome.DONE if claim.republish:
                 await publish_stage(runtime, message.job_id, claim.republish)
+            case ClaimOutcome.CANCELLED | ClaimOutcome.EXHAUSTED:  # this claim ended the job
+                await job_ended(runtime, message.job_id, utcnow())
         return Outcome.ACK
 
 

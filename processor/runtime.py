@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from jobs.models import StageMessage
 from jobs.publisher import StagePublisher
+from jobs.quotas import Quotas, release_quietly
 from jobs.settings import Settings
 from jobs.storage import Storage
 from jobs.store import JobStore
@@ -50,3 +52,8 @@ class Runtime:
 async def publish_stage(runtime: Runtime, job_id: str, stage: str) -> None:
     """Publish the message that runs `stage` of the job."""
     await runtime.publisher.publish(StageMessage(job_id=job_id, stage=stage))
+
+
+async def job_ended(runtime: Runtime, job_id: str, ended_at: datetime) -> None:
+    """Free the concurrency slot a job held while queued or running; never raises."""
+    await release_quietly(Quotas(runtime.store.client, runtime.settings), job_id, ended_at)

@@ -10,10 +10,12 @@ from fastapi import Depends, Request
 from google.cloud import firestore
 
 from jobs.publisher import StagePublisher
+from jobs.quotas import Quotas
 from jobs.settings import Settings
 from jobs.storage import Storage
 from jobs.store import JobStore
 from service.auth import Authenticator
+from service.idempotency import IdempotencyKeys
 
 
 @dataclass
@@ -52,6 +54,16 @@ def _listener(request: Request) -> firestore.Client:
     return _state(request).listener
 
 
+def _quotas(request: Request) -> Quotas:
+    state = _state(request)
+    return Quotas(state.store.client, state.settings)
+
+
+def _idempotency_keys(request: Request) -> IdempotencyKeys:
+    state = _state(request)
+    return IdempotencyKeys(state.store.client, state.settings)
+
+
 def _sample_lock(request: Request) -> asyncio.Lock:
     return _state(request).sample_lock
 
@@ -62,3 +74,5 @@ SettingsDep = Annotated[Settings, Depends(_settings)]
 StorageDep = Annotated[Storage, Depends(_storage)]
 ListenerDep = Annotated[firestore.Client, Depends(_listener)]
 SampleLockDep = Annotated[asyncio.Lock, Depends(_sample_lock)]
+QuotasDep = Annotated[Quotas, Depends(_quotas)]
+IdempotencyKeysDep = Annotated[IdempotencyKeys, Depends(_idempotency_keys)]

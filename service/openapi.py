@@ -31,13 +31,15 @@ _RETRY_AFTER = {
 }
 
 
-def problem(status: int, description: str | None = None) -> dict[str, Any]:
+def problem(
+    status: int, description: str | None = None, *, retry_after: bool = False
+) -> dict[str, Any]:
     """One error response of a route, for `responses=`."""
     response: dict[str, Any] = {
         "description": description or _ERRORS[status],
         "content": {PROBLEM_JSON: {"schema": {"$ref": _REF.format(model="Problem")}}},
     }
-    if status in (429, 503):
+    if retry_after or status in (429, 503):
         response["headers"] = _RETRY_AFTER
     return response
 

@@ -14,6 +14,7 @@ from jobs.errors import InvalidRequest
 from jobs.models import Job, JobRequest, StageMessage, utcnow
 from jobs.problems import FieldError
 from jobs.publisher import StagePublisher
+from jobs.quotas import Quotas
 from jobs.settings import Settings
 from jobs.sources import SOURCE_ERROR
 from jobs.store import JobStore
@@ -111,8 +112,10 @@ async def submit_job(
     store: JobStore,
     publisher: StagePublisher,
     settings: Settings,
+    quotas: Quotas,
+    job_id: str | None = None,
 ) -> Job:
-    """Record the job, then publish its first stage.
+    """Record the job within the owner's quotas, then publish its first stage.
 
     The record is the commitment: if the publish fails the job stays `queued` and the sweeper
     publishes it later, so the client still gets its job id rather than an error to retry.
@@ -123,10 +126,16 @@ async def submit_job(
     budget = job_budget(spec, params, request.max_cost_usd, settings)
     await _check_uploads(spec, params, owner, store)
     job = plan_job(
-        spec, params, job_id=store.new_job_id(), owner=owner, settings=settings, budget=budget
+        spec,
+        params,
+        job_id=job_id or store.new_job_id(),
+        owner=owner,
+        settings=settings,
+        budget=budget,
     )
     job.callback_url = request.callback_url
-    await store.create(job)
+    async with quotas.admitted(owner, job.job_id):
+        await store.create(job)
     try:
         await publisher.publish(StageMessage(job_id=job.job_id, stage=job.stages[0].name))
     except Exception:

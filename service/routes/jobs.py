@@ -15,16 +15,37 @@ from starlette.concurrency import iterate_in_threadpool
 
 from jobs.errors import NotFound
 from jobs.models import Job, JobRequest, JobStatus, is_job_id
+from jobs.quotas import release_quietly
 from jobs.storage import CHUNK_BYTES
 from jobs.store import JobStore, expired
 from service.auth import UserDep
 from service.control import CancelOutcome, cancel_job, retry_job
-from service.deps import ListenerDep, PublisherDep, SettingsDep, StorageDep, StoreDep
+from service.deps import (
+    IdempotencyKeysDep,
+    ListenerDep,
+    PublisherDep,
+    QuotasDep,
+    SettingsDep,
+    StorageDep,
+    StoreDep,
+)
 from service.events import job_changes
-from service.openapi import AUTHENTICATED, problems
+from service.idempotency import IN_USE_RESPONSE, IdempotencyKey, run_once
+from service.openapi import AUTHENTICATED, problem, problems
 from service.submission import submit_job
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=AUTHENTICATED)
+
+_TOO_MANY = problem(
+    429,
+    "A per-user limit is reached: `HOURLY_LIMIT` (jobs started in the last hour) or "
+    "`CONCURRENCY_LIMIT` (jobs queued or running at once); `Retry-After` says when to try again.",
+)
+_REPEATED: dict[str, Any] = {
+    "model": Job,
+    "description": "A repeat (same `Idempotency-Key` and body): the job the first request "
+    "started, as it is now.",
+}
 # What `Retry-After` suggests to pollers of a running job; a listener or SSE needs no polling.
 POLL_SECONDS = 2
 HEARTBEAT_SECONDS = 15
@@ -45,7 +66,12 @@ def _checked(job_id: str) -> str:
 @router.post(
     "",
     status_code=status.HTTP_202_ACCEPTED,
-    responses=problems(400, 422, 429),
+    responses={
+        200: _REPEATED,
+        **problems(400, 422),
+        409: IN_USE_RESPONSE,
+        429: _TOO_MANY,
+    },
 )
 async def create_job(
     request: JobRequest,
@@ -54,10 +80,34 @@ async def create_job(
     store: StoreDep,
     publisher: PublisherDep,
     settings: SettingsDep,
+    quotas: QuotasDep,
+    keys: IdempotencyKeysDep,
+    idempotency_key: IdempotencyKey = None,
 ) -> Job:
-    """Start a job: it is recorded as `queued` and its first stage is published at once."""
-    job = await submit_job(request, owner=user, store=store, publisher=publisher, settings=settings)
+    """Start a job: it is recorded as `queued` and its first stage is published at once.
+
+    Each user may start `jobs_per_hour` jobs in any hour and have `active_jobs_per_user` queued
+    or running at once; past either, 429 with `Retry-After`."""
+
+    async def make(job_id: str | None) -> Job:
+        return await submit_job(
+            request, owner=user, store=store, publisher=publisher, settings=settings,
+            quotas=quotas, job_id=job_id,
+        )  # fmt: skip
+
+    async def find(job_id: str, _: object) -> Job | None:
+        return await store.get(job_id)
+
+    if idempotency_key is None:
+        job, repeat = await make(None), False
+    else:
+        job, repeat = await run_once(
+            keys, idempotency_key, scope="jobs", owner=user, body=request,
+            resource_id=store.new_job_id(), make=make, find=find,
+        )  # fmt: skip
     response.headers["Location"] = f"/v1/jobs/{job.job_id}"
+    if repeat:
+        response.status_code = status.HTTP_200_OK
     return job
 
 
@@ -163,7 +213,12 @@ async def download_artifact(
     responses={202: {"model": Job}, **problems(404, 409)},
 )
 async def cancel(
-    job_id: str, response: Response, user: UserDep, store: StoreDep, publisher: PublisherDep
+    job_id: str,
+    response: Response,
+    user: UserDep,
+    store: StoreDep,
+    publisher: PublisherDep,
+    quotas: QuotasDep,
 ) -> Job:
     """Cancel a job: at once (200) if no stage is running, else the running stage stops at its
     next check (202, `cancel_requested`). Cancelling a cancelled job is harmless; a job that
@@ -171,15 +226,21 @@ async def cancel(
     job, outcome = await cancel_job(store, publisher, _checked(job_id), user)
     if outcome == CancelOutcome.REQUESTED:
         response.status_code = status.HTTP_202_ACCEPTED
+    elif job.finished_at is not None:
+        await release_quietly(quotas, job_id, job.finished_at)
     return job
 
 
 @router.post(
     "/{job_id}/retry",
     status_code=status.HTTP_202_ACCEPTED,
-    responses=problems(404, 409, 422),
+    responses={**problems(404, 409, 422), 429: _TOO_MANY},
 )
-async def retry(job_id: str, user: UserDep, store: StoreDep, publisher: PublisherDep) -> Job:
+async def retry(
+    job_id: str, user: UserDep, store: StoreDep, publisher: PublisherDep, quotas: QuotasDep
+) -> Job:
     """Run a failed job again from its first stage that did not succeed (409 if not failed;
-    422 BUDGET_EXCEEDED if it already spent past its budget)."""
-    return await retry_job(store, publisher, _checked(job_id), user)
+    422 BUDGET_EXCEEDED if it already spent past its budget). The job is queued again, so it
+    counts towards the jobs a user may have active (429)."""
+    async with quotas.admitted(user, _checked(job_id), again=True):
+        return await retry_job(store, publisher, job_id, user)
