@@ -117,6 +117,9 @@ class Job(BaseModel):
     finished_at: datetime | None = None
     expire_at: datetime
     version: int = 1
+    # The W3C trace context of the submit: work started later without one (the sweeper, a
+    # retry) publishes in this trace, so one trace covers the whole job.
+    traceparent: str | None = None
 
     def stage_index(self, name: str) -> int | None:
         """Position of the named stage, or None when the job has no such stage."""

@@ -7,10 +7,10 @@ import logging
 
 from google.cloud import firestore
 
-from jobs import transitions
-from jobs.models import ErrorInfo, StageMessage, utcnow
+from jobs import metric_logs, transitions
+from jobs.models import ErrorInfo, Job, StageMessage, utcnow
 from jobs.runs import RunStatus, failed_fields, lease_is_live
-from jobs.store import JobStore, job_from_document, stamped
+from jobs.store import JobStore, job_from_document, job_to_document, stamped
 
 log = logging.getLogger(__name__)
 
@@ -21,32 +21,36 @@ async def fail_undelivered(store: JobStore, message: StageMessage) -> bool:
     run_ref = store.run_ref(message.job_id, message.stage)
 
     @firestore.async_transactional
-    async def fail(tx: firestore.AsyncTransaction) -> bool:
+    async def fail(tx: firestore.AsyncTransaction) -> Job | None:
         snapshot = await job_ref.get(transaction=tx)
         if not snapshot.exists:
-            return False
+            return None
         job = job_from_document(snapshot.to_dict() or {})
         index = job.stage_index(message.stage)
         if index is None or job.status.terminal:
-            return False
+            return None
         run = (await run_ref.get(transaction=tx)).to_dict() or {}
         now = utcnow()
         if run.get("status") == RunStatus.DONE or lease_is_live(run, now):
-            return False
+            return None
         error = ErrorInfo(
             code="DELIVERY_FAILED",
             message="The stage could not be delivered to a processor; Pub/Sub gave up on it.",
             retryable=True,
             stage=message.stage,
         )
-        tx.update(job_ref, stamped(transitions.stage_failed(job, index, error, now)))
+        fields = transitions.stage_failed(job, index, error, now)
+        tx.update(job_ref, stamped(fields))
         tx.set(run_ref, failed_fields(error), merge=True)
-        return True
+        return job_from_document({**job_to_document(job), **fields})
 
-    failed: bool = await fail(store.client.transaction())
+    failed_job: Job | None = await fail(store.client.transaction())
+    failed = failed_job is not None
     log.warning(
         "dead-lettered stage message: %s",
         "job failed" if failed else "ignored",
         extra={"job_id": message.job_id, "stage": message.stage},
     )
+    if failed_job is not None:
+        metric_logs.job_finished(failed_job)
     return failed

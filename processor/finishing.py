@@ -7,7 +7,8 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from jobs import transitions
+from jobs import metric_logs, transitions
+from jobs.metric_logs import StageOutcome
 from jobs.models import Artifact, ErrorInfo, Job, utcnow
 from jobs.runs import (
     cancelled_fields,
@@ -17,6 +18,7 @@ from jobs.runs import (
     failed_fields,
     retry_fields,
 )
+from processor.delivery import Delivery
 from processor.leases import JobUpdate, Lease, LeaseLost
 from processor.runtime import Outcome, Runtime, publish_stage
 
@@ -26,9 +28,10 @@ log = logging.getLogger(__name__)
 class Finisher:
     """Ends one lease: the run document and the job's transition in one transaction."""
 
-    def __init__(self, runtime: Runtime, lease: Lease) -> None:
+    def __init__(self, runtime: Runtime, lease: Lease, delivery: Delivery | None = None) -> None:
         self._runtime = runtime
         self._lease = lease
+        self._delivery = delivery or Delivery()
 
     async def _finish(self, run_fields: dict[str, Any], update: JobUpdate) -> Job | None:
         try:
@@ -70,24 +73,24 @@ class Finisher:
         job = await self._finish(done_fields(output), update)
         if job is not None and not job.status.terminal and job.stage is not None:
             await publish_stage(self._runtime, job.job_id, job.stage)
-        log.info("stage succeeded", extra={"attempt": self._lease.attempt})
+        self._ended(StageOutcome.SKIPPED if skipped else StageOutcome.SUCCEEDED, job)
         return Outcome.ACK
 
     async def failed(self, error: ErrorInfo) -> Outcome:
         error = error.model_copy(update={"stage": self._lease.stage})
-        await self._finish(
+        job = await self._finish(
             failed_fields(error),
             lambda job: transitions.stage_failed(job, self._index(job), error, utcnow()),
         )
-        log.info("stage failed: %s", error.code, extra={"attempt": self._lease.attempt})
+        self._ended(StageOutcome.FAILED, job, error.code)
         return Outcome.ACK
 
     async def cancelled(self) -> Outcome:
-        await self._finish(
+        job = await self._finish(
             cancelled_fields(),
             lambda job: transitions.job_cancelled(job, self._index(job), utcnow()),
         )
-        log.info("stage cancelled", extra={"attempt": self._lease.attempt})
+        self._ended(StageOutcome.CANCELLED, job)
         return Outcome.ACK
 
     async def continuing(self) -> Outcome:
@@ -97,7 +100,7 @@ class Finisher:
         )
         if job is not None:
             await publish_stage(self._runtime, job.job_id, self._lease.stage)
-        log.info("stage continues in a new delivery", extra={"attempt": self._lease.attempt})
+        self._ended(StageOutcome.CONTINUED, job)
         return Outcome.ACK
 
     async def transient(self, error: ErrorInfo) -> Outcome:
@@ -106,16 +109,17 @@ class Finisher:
             return await self.failed(
                 exhausted_error(self._lease.stage, self._lease.attempt, error.message)
             )
-        await self._finish(
+        job = await self._finish(
             retry_fields(error),
             lambda job: transitions.stage_retrying(job, self._index(job), error, utcnow()),
         )
+        self._ended(StageOutcome.RETRYING, job, error.code)
         return Outcome.RETRY
 
     async def interrupted(self, checkpointed: bool) -> None:
         """Release the lease of a stage stopped by shutdown, so its redelivery starts at once."""
         if checkpointed:
-            await self._finish(
+            job = await self._finish(
                 continuing_fields(),
                 lambda job: transitions.stage_continuing(job, self._index(job), utcnow()),
             )
@@ -126,8 +130,19 @@ class Finisher:
                 retryable=True,
                 stage=self._lease.stage,
             )
-            await self._finish(
+            job = await self._finish(
                 retry_fields(error),
                 lambda job: transitions.stage_retrying(job, self._index(job), error, utcnow()),
             )
         log.warning("stage interrupted by shutdown; lease released")
+        self._ended(StageOutcome.CONTINUED if checkpointed else StageOutcome.RETRYING, job)
+
+    def _ended(self, outcome: StageOutcome, job: Job | None, error_code: str | None = None) -> None:
+        """The `stage ended` line, and `job finished` if this end made the job terminal.
+
+        Not logged when the lease was lost: the stage's new owner logs its end.
+        """
+        if job is None:
+            return
+        self._delivery.ended(self._lease, outcome, error_code)
+        metric_logs.job_finished(job)

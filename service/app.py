@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from google.cloud import firestore
 
+from jobs import tracing
 from jobs.logs import configure_logging
 from jobs.problems import install_problem_handlers
 from jobs.publisher import StagePublisher
@@ -21,7 +22,7 @@ from service.routes import jobs, meta, uploads, web
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the API app; clients are made in its lifespan, so importing this touches nothing."""
     settings = settings or Settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.project_id)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -46,6 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_problem_handlers(app)
+    tracing.instrument(app, settings, "longrun-service")
     app.include_router(jobs.router)
     app.include_router(uploads.router)
     app.include_router(meta.router)

@@ -10,7 +10,7 @@ from enum import StrEnum
 
 from google.cloud import firestore
 
-from jobs import transitions
+from jobs import metric_logs, tracing, transitions
 from jobs.errors import Conflict, NotFound
 from jobs.models import Job, JobStatus, StageMessage, utcnow
 from jobs.publisher import StagePublisher
@@ -37,11 +37,14 @@ async def _owned_job(
 async def cancel_job(store: JobStore, job_id: str, owner: str) -> tuple[Job, CancelOutcome]:
     """Cancel at once if no stage holds a live lease; otherwise ask the running stage to stop."""
     job_ref = store.job_ref(job_id)
+    was_cancelled = False
 
     @firestore.async_transactional
     async def cancel(tx: firestore.AsyncTransaction) -> tuple[Job, CancelOutcome]:
+        nonlocal was_cancelled
         job = await _owned_job(tx, job_ref, owner)
-        if job.status == JobStatus.CANCELLED:
+        was_cancelled = job.status == JobStatus.CANCELLED
+        if was_cancelled:
             return job, CancelOutcome.CANCELLED
         if job.status.terminal:
             raise Conflict(f"The job already {job.status.value}.", code="JOB_FINISHED")
@@ -60,6 +63,8 @@ async def cancel_job(store: JobStore, job_id: str, owner: str) -> tuple[Job, Can
         return job_from_document({**job_to_document(job), **fields}), outcome
 
     result: tuple[Job, CancelOutcome] = await cancel(store.client.transaction())
+    if result[1] == CancelOutcome.CANCELLED and not was_cancelled:
+        metric_logs.job_finished(result[0])
     return result
 
 
@@ -93,5 +98,6 @@ async def retry_job(store: JobStore, publisher: StagePublisher, job_id: str, own
 
     job: Job = await retry(store.client.transaction())
     assert job.stage is not None, "a failed job has a stage left to run"
-    await publisher.publish(StageMessage(job_id=job.job_id, stage=job.stage))
+    with tracing.job_span("retry", job.traceparent, job_id=job.job_id):
+        await publisher.publish(StageMessage(job_id=job.job_id, stage=job.stage))
     return job

@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from jobs import tracing
 from jobs.catalog import PIPELINES, PipelineSpec
 from jobs.errors import InvalidRequest
 from jobs.models import Job, JobRequest, StageMessage, utcnow
@@ -78,6 +79,7 @@ def plan_job(
         created_at=now,
         updated_at=now,
         expire_at=now + timedelta(days=settings.job_ttl_days),
+        traceparent=tracing.current_traceparent(),
     )
 
 
