@@ -25,8 +25,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 from google.auth import crypt, jwt
+from pydantic import ValidationError
 
 from deploy.local.ephemeral import Stack, start_stack
+from jobs.settings import Settings
+from processor.oidc import push_verifier
 
 ACCOUNT = "longrun-push@my-project.iam.gserviceaccount.com"
 AUDIENCE = "https://longrun-processor-abc-uc.a.run.app"
@@ -246,3 +249,23 @@ def test_without_an_account_set_pushes_need_no_token(stack: Stack) -> None:
     response = push(stack, None)
 
     assert response.status_code == 204
+
+
+def test_push_auth_off_outside_the_emulators_is_warned_about_at_start(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    deployed = Settings.model_validate({"PUBSUB_EMULATOR_HOST": None})
+    local = Settings.model_validate({"PUBSUB_EMULATOR_HOST": "127.0.0.1:8085"})
+
+    with caplog.at_level("WARNING", logger="processor.oidc"):
+        assert push_verifier(local) is None
+        assert caplog.records == []
+        assert push_verifier(deployed) is None
+
+    (record,) = caplog.records
+    assert "push authentication is off" in record.getMessage()
+
+
+def test_an_account_without_an_audience_is_refused_at_start() -> None:
+    with pytest.raises(ValidationError, match="LONGRUN_PUSH_AUTH_AUDIENCE"):
+        Settings(push_auth_service_account=ACCOUNT)
