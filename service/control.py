@@ -64,7 +64,8 @@ async def cancel_job(store: JobStore, job_id: str, owner: str) -> tuple[Job, Can
 
     result: tuple[Job, CancelOutcome] = await cancel(store.client.transaction())
     if result[1] == CancelOutcome.CANCELLED and not was_cancelled:
-        metric_logs.job_finished(result[0])
+        with tracing.job_span("cancelled", result[0].traceparent, job_id=job_id):
+            metric_logs.job_finished(result[0])
     return result
 
 

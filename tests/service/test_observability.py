@@ -165,6 +165,12 @@ def test_cancelling_a_queued_job_logs_its_end_on_the_service(
     assert finished[0]["job_id"] == job_id
     assert finished[0]["status"] == "cancelled"
     assert finished[0]["pipeline"] == "diagnostic"
+    (published,) = [
+        line
+        for line in service_log_lines(stack)
+        if line.get("job_id") == job_id and line["message"] == "stage published"
+    ]
+    assert finished[0][TRACE] == published[TRACE], "the cancel is told in the job's trace"
 
 
 def test_a_stage_the_sweeper_publishes_again_stays_in_the_jobs_trace(
