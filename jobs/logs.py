@@ -11,12 +11,16 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+from jobs import tracing
+
 _context: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar(
     "log_context", default=None
 )
 
 # Attributes every LogRecord has; anything else passed through `extra=` becomes a JSON field.
 _RECORD_ATTRIBUTES = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+# Keys Cloud Logging gives a meaning to: only the formatter itself writes them.
+_SPECIAL_PREFIX = "logging.googleapis.com/"
 
 
 @contextlib.contextmanager
@@ -30,29 +34,40 @@ def log_context(**fields: str) -> Iterator[None]:
 
 
 class CloudLoggingFormatter(logging.Formatter):
-    """One JSON object per line: `severity`, `message`, the bound context and any extras."""
+    """One JSON object per line: `severity`, `message`, the trace, the bound context and extras.
+
+    The fields Cloud Logging reads (`severity`, `message`, `logging.googleapis.com/*`) are written
+    last and only by this formatter, so no context field or `extra=` key can change them; values
+    go through `json.dumps`, so no user-supplied string can break a line in two.
+    """
+
+    def __init__(self, project_id: str) -> None:
+        super().__init__()
+        self._project_id = project_id
 
     def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
-            "severity": record.levelname,
-            "message": record.getMessage(),
-            "logger": record.name,
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
-        }
-        entry.update(_context.get() or {})
+        entry: dict[str, Any] = dict(_context.get() or {})
         entry.update(
             {k: v for k, v in vars(record).items() if k not in _RECORD_ATTRIBUTES and k[0] != "_"}
         )
+        entry = {k: v for k, v in entry.items() if not str(k).startswith(_SPECIAL_PREFIX)}
         if record.exc_info:
             # Stack traces go to the log for operators; they never reach a job document or a client.
             entry["stack_trace"] = self.formatException(record.exc_info)
+        entry.update(
+            severity=record.levelname,
+            message=record.getMessage(),
+            logger=record.name,
+            time=datetime.fromtimestamp(record.created, UTC).isoformat(),
+        )
+        entry.update(tracing.log_fields(self._project_id))
         return json.dumps(entry, default=str)
 
 
-def configure_logging(level: str = "INFO") -> None:
+def configure_logging(level: str = "INFO", project_id: str = "longrun-local") -> None:
     """Send every logger's records to stdout as JSON lines (Cloud Run forwards stdout)."""
     handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(CloudLoggingFormatter())
+    handler.setFormatter(CloudLoggingFormatter(project_id))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -142,6 +142,9 @@ class Job(BaseModel):
     version: int = 1
     callback_url: str | None = None
     webhook: WebhookDelivery | None = None
+    # The W3C trace context of the submit: work started later without one (the sweeper, a
+    # retry) publishes in this trace, so one trace covers the whole job.
+    traceparent: str | None = None
 
     def stage_index(self, name: str) -> int | None:
         """Position of the named stage, or None when the job has no such stage."""

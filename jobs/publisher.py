@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import logging
+from typing import TYPE_CHECKING
+
 import grpc
 from google.pubsub_v1 import PublisherAsyncClient, PubsubMessage
 from google.pubsub_v1.services.publisher.transports import PublisherGrpcAsyncIOTransport
-from pydantic import BaseModel
+from opentelemetry.trace import SpanKind
 
+from jobs import tracing
+from jobs.models import StageMessage
 from jobs.settings import Settings
+
+if TYPE_CHECKING:
+    from jobs.webhooks import WebhookMessage
+
+log = logging.getLogger(__name__)
 
 
 class StagePublisher:
@@ -27,16 +37,39 @@ class StagePublisher:
         else:
             self._client = PublisherAsyncClient()
         self._topic = settings.stages_topic_path
+        self._topic_name = settings.stages_topic
 
-    async def publish(self, message: BaseModel, **attributes: str) -> str:
-        """Publish and return the Pub/Sub message id (retried on transient errors)."""
+    async def publish(self, message: StageMessage | WebhookMessage, **attributes: str) -> str:
+        """Publish and return the Pub/Sub message id (retried on transient errors).
+
+        The message carries the current trace context (`traceparent`) in its attributes, so
+        the processor's span for the stage joins the trace of whatever published it.
+        """
         data = message.model_dump_json().encode()
-        response = await self._client.publish(
-            topic=self._topic,
-            messages=[PubsubMessage(data=data, attributes=attributes)],
-            timeout=30,
-        )
-        message_id: str = response.message_ids[0]
+        stage = message.stage if isinstance(message, StageMessage) else None
+        what = {"job_id": message.job_id, **({"stage": stage} if stage else {})}
+        with tracing.tracer().start_as_current_span(
+            f"publish {self._topic_name}",
+            kind=SpanKind.PRODUCER,
+            attributes={
+                "messaging.system": "gcp_pubsub",
+                "messaging.destination.name": self._topic_name,
+                **{f"longrun.{key}": value for key, value in what.items()},
+            },
+        ) as span:
+            attributes = dict(attributes)
+            tracing.inject(attributes)
+            response = await self._client.publish(
+                topic=self._topic,
+                messages=[PubsubMessage(data=data, attributes=attributes)],
+                timeout=30,
+            )
+            message_id: str = response.message_ids[0]
+            span.set_attribute("messaging.message.id", message_id)
+            log.info(
+                "stage published" if stage else "webhook published",
+                extra={**what, "message_id": message_id},
+            )
         return message_id
 
     async def ping(self) -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, BeforeValidator, Field, SecretStr
+from pydantic import AliasChoices, BeforeValidator, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -113,6 +113,20 @@ class Settings(BaseSettings):
 
     api_url: str = "http://127.0.0.1:8000"
     log_level: str = "INFO"
+
+    # Observability. The processor verifies each push's OIDC token when an account is named
+    # (off locally: the emulator sends no token); the audience is the processor's base URL.
+    push_auth_service_account: str | None = None
+    push_auth_audience: str | None = None
+    push_auth_certs_url: str = "https://www.googleapis.com/oauth2/v1/certs"
+    # Spans are always made (their ids go into log lines); "cloud-trace" also exports them.
+    trace_exporter: Literal["none", "cloud-trace"] = "none"
+
+    @model_validator(mode="after")
+    def _push_auth_complete(self) -> Settings:
+        if self.push_auth_service_account and not self.push_auth_audience:
+            raise ValueError("LONGRUN_PUSH_AUTH_AUDIENCE is required with a push auth account")
+        return self
 
     @property
     def accepts_callbacks(self) -> bool:

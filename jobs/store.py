@@ -31,6 +31,11 @@ def job_from_document(data: dict[str, Any]) -> Job:
     return Job.model_validate(data)
 
 
+def with_fields(job: Job, fields: dict[str, Any]) -> Job:
+    """The job as its document reads once `fields` (a transition's) are written to it."""
+    return job_from_document({**job_to_document(job), **fields})
+
+
 def expired(expire_at: datetime) -> bool:
     """Whether a document's `expire_at` has passed: it is gone for clients from then on, though
     Firestore's TTL deletion may take a day or more to remove it."""

@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from jobs import tracing
 from jobs.errors import Unavailable
 from jobs.logs import configure_logging
 from jobs.problems import install_problem_handlers, problem_response
@@ -20,7 +21,7 @@ from jobs.publisher import StagePublisher
 from jobs.settings import Settings
 from jobs.storage import Storage
 from jobs.store import JobStore, firestore_client
-from processor import push, tasks
+from processor import oidc, push, tasks
 from processor.leases import Leases
 from processor.pipelines import implementations
 from processor.runtime import Runtime
@@ -37,7 +38,7 @@ def instance_name() -> str:
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the processor app; clients are made in its lifespan."""
     settings = settings or Settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.project_id)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -60,6 +61,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="longrun processor", version="0.1.0", lifespan=lifespan)
     install_problem_handlers(app)
+    tracing.instrument(app, settings, "longrun-processor")
+    app.state.push_verifier = oidc.push_verifier(settings)
+    app.add_exception_handler(oidc.PushUnauthenticated, oidc.on_refused)
+    app.add_exception_handler(oidc.PushForbidden, oidc.on_refused)
 
     @app.exception_handler(RequestValidationError)
     async def not_an_envelope(_: Request, exc: Exception) -> JSONResponse:

@@ -9,18 +9,14 @@ from google.cloud import firestore
 
 from jobs import transitions
 from jobs.models import ErrorInfo, Job, StageMessage, utcnow
-from jobs.publisher import StagePublisher
 from jobs.runs import RunStatus, failed_fields, lease_is_live
-from jobs.store import JobStore, job_from_document, stamped
-from jobs.webhooks import announce
+from jobs.store import JobStore, job_from_document, stamped, with_fields
 
 log = logging.getLogger(__name__)
 
 
-async def fail_undelivered(
-    store: JobStore, message: StageMessage, publisher: StagePublisher
-) -> bool:
-    """Fail the job of a dead-lettered stage message if it still waits on it; True if it did."""
+async def fail_undelivered(store: JobStore, message: StageMessage) -> Job | None:
+    """Fail the job of a dead-lettered stage message if it still waits on it; the failed job."""
     job_ref = store.job_ref(message.job_id)
     run_ref = store.run_ref(message.job_id, message.stage)
 
@@ -43,17 +39,15 @@ async def fail_undelivered(
             retryable=True,
             stage=message.stage,
         )
-        tx.update(job_ref, stamped(transitions.stage_failed(job, index, error, now)))
+        fields = transitions.stage_failed(job, index, error, now)
+        tx.update(job_ref, stamped(fields))
         tx.set(run_ref, {**failed_fields(error), "expire_at": job.expire_at}, merge=True)
-        return job
+        return with_fields(job, fields)
 
     failed_job: Job | None = await fail(store.client.transaction())
-    failed = failed_job is not None
-    if failed_job is not None:
-        await announce(publisher, failed_job)
     log.warning(
         "dead-lettered stage message: %s",
-        "job failed" if failed else "ignored",
+        "job failed" if failed_job else "ignored",
         extra={"job_id": message.job_id, "stage": message.stage},
     )
-    return failed
+    return failed_job

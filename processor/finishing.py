@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from jobs import transitions
+from jobs.metric_logs import StageOutcome
 from jobs.models import Artifact, ErrorInfo, Job, utcnow
 from jobs.runs import (
     cancelled_fields,
@@ -17,8 +18,8 @@ from jobs.runs import (
     failed_fields,
     retry_fields,
 )
-from jobs.webhooks import announce
 from processor.costs import CostLedger
+from processor.delivery import Delivery
 from processor.leases import JobUpdate, Lease, LeaseLost
 from processor.runtime import Outcome, Runtime, job_ended, publish_stage
 
@@ -28,10 +29,13 @@ log = logging.getLogger(__name__)
 class Finisher:
     """Ends one lease: the run document and the job's transition in one transaction."""
 
-    def __init__(self, runtime: Runtime, lease: Lease, costs: CostLedger) -> None:
+    def __init__(
+        self, runtime: Runtime, lease: Lease, costs: CostLedger, delivery: Delivery | None = None
+    ) -> None:
         self._runtime = runtime
         self._lease = lease
         self._costs = costs
+        self._delivery = delivery or Delivery()
 
     async def _finish(self, run_fields: dict[str, Any], update: JobUpdate) -> Job | None:
         def charged(job: Job) -> dict[str, Any]:
@@ -44,8 +48,7 @@ class Finisher:
         except LeaseLost:
             log.warning("lease lost before the attempt could be recorded; the new owner decides")
             return None
-        if job.status.terminal and job.finished_at is not None:
-            await job_ended(self._runtime, job.job_id, job.finished_at)
+        await job_ended(self._runtime, job)
         return job
 
     def _index(self, job: Job) -> int:
@@ -81,9 +84,7 @@ class Finisher:
         job = await self._finish(done_fields(output), update)
         if job is not None and not job.status.terminal and job.stage is not None:
             await publish_stage(self._runtime, job.job_id, job.stage)
-        elif job is not None and job.status.terminal:
-            await announce(self._runtime.publisher, job)
-        log.info("stage succeeded", extra={"attempt": self._lease.attempt})
+        self._ended(StageOutcome.SKIPPED if skipped else StageOutcome.SUCCEEDED, job)
         return Outcome.ACK
 
     async def failed(self, error: ErrorInfo) -> Outcome:
@@ -92,9 +93,7 @@ class Finisher:
             failed_fields(error),
             lambda job: transitions.stage_failed(job, self._index(job), error, utcnow()),
         )
-        if job is not None:
-            await announce(self._runtime.publisher, job)
-        log.info("stage failed: %s", error.code, extra={"attempt": self._lease.attempt})
+        self._ended(StageOutcome.FAILED, job, error.code)
         return Outcome.ACK
 
     async def cancelled(self) -> Outcome:
@@ -102,9 +101,7 @@ class Finisher:
             cancelled_fields(),
             lambda job: transitions.job_cancelled(job, self._index(job), utcnow()),
         )
-        if job is not None:
-            await announce(self._runtime.publisher, job)
-        log.info("stage cancelled", extra={"attempt": self._lease.attempt})
+        self._ended(StageOutcome.CANCELLED, job)
         return Outcome.ACK
 
     async def continuing(self) -> Outcome:
@@ -114,7 +111,7 @@ class Finisher:
         )
         if job is not None:
             await publish_stage(self._runtime, job.job_id, self._lease.stage)
-        log.info("stage continues in a new delivery", extra={"attempt": self._lease.attempt})
+        self._ended(StageOutcome.CONTINUED, job)
         return Outcome.ACK
 
     async def transient(self, error: ErrorInfo) -> Outcome:
@@ -123,16 +120,17 @@ class Finisher:
             return await self.failed(
                 exhausted_error(self._lease.stage, self._lease.attempt, error.message)
             )
-        await self._finish(
+        job = await self._finish(
             retry_fields(error),
             lambda job: transitions.stage_retrying(job, self._index(job), error, utcnow()),
         )
+        self._ended(StageOutcome.RETRYING, job, error.code)
         return Outcome.RETRY
 
     async def interrupted(self, checkpointed: bool) -> None:
         """Release the lease of a stage stopped by shutdown, so its redelivery starts at once."""
         if checkpointed:
-            await self._finish(
+            job = await self._finish(
                 continuing_fields(),
                 lambda job: transitions.stage_continuing(job, self._index(job), utcnow()),
             )
@@ -143,8 +141,14 @@ class Finisher:
                 retryable=True,
                 stage=self._lease.stage,
             )
-            await self._finish(
+            job = await self._finish(
                 retry_fields(error),
                 lambda job: transitions.stage_retrying(job, self._index(job), error, utcnow()),
             )
         log.warning("stage interrupted by shutdown; lease released")
+        self._ended(StageOutcome.CONTINUED if checkpointed else StageOutcome.RETRYING, job)
+
+    def _ended(self, outcome: StageOutcome, job: Job | None, error_code: str | None = None) -> None:
+        """The `stage ended` line; not logged when the lease was lost (the new owner logs it)."""
+        if job is not None:
+            self._delivery.ended(self._lease, outcome, error_code)

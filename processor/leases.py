@@ -19,7 +19,7 @@ from jobs import transitions
 from jobs.models import Job, StageStatus, utcnow
 from jobs.runs import RunStatus, attempts_left, exhausted_error, lease_is_live, released
 from jobs.settings import Settings
-from jobs.store import JobStore, job_from_document, job_to_document, stamped
+from jobs.store import JobStore, job_from_document, stamped, with_fields
 
 
 class ClaimOutcome(StrEnum):
@@ -90,17 +90,19 @@ class Leases:
                 return Claim(ClaimOutcome.DONE, job=job, index=index, republish=republish)
             now = utcnow()
             if job.cancel_requested:
-                tx.update(job_ref, stamped(transitions.job_cancelled(job, index, now)))
-                return Claim(ClaimOutcome.CANCELLED, job=job, index=index)
+                fields = transitions.job_cancelled(job, index, now)
+                tx.update(job_ref, stamped(fields))
+                return Claim(ClaimOutcome.CANCELLED, job=with_fields(job, fields), index=index)
             if lease_is_live(run, now):
                 return Claim(ClaimOutcome.BUSY, job=job, index=index)
             attempts = int(run.get("attempts", 0))
             resuming = run.get("status") == RunStatus.CONTINUING
             if not resuming and attempts_left(run, self._settings.max_attempts) <= 0:
                 error = exhausted_error(stage, attempts)
-                tx.update(job_ref, stamped(transitions.stage_failed(job, index, error, now)))
+                fields = transitions.stage_failed(job, index, error, now)
+                tx.update(job_ref, stamped(fields))
                 tx.set(run_ref, released(RunStatus.FAILED, expire_at=job.expire_at), merge=True)
-                return Claim(ClaimOutcome.EXHAUSTED, job=job, index=index)
+                return Claim(ClaimOutcome.EXHAUSTED, job=with_fields(job, fields), index=index)
             attempt = attempts if resuming else attempts + 1
             final = int(run.get("retry_base", 0)) + self._settings.max_attempts
             lease = Lease(job_id, stage, uuid.uuid4().hex, attempt, final)
@@ -165,7 +167,7 @@ class Leases:
             fields = job_update(before)
             tx.set(run_ref, run_fields, merge=True)
             tx.update(job_ref, stamped(fields))
-            return job_from_document({**job_to_document(before), **fields})
+            return with_fields(before, fields)
 
         job: Job = await commit(self._store.client.transaction())
         return job

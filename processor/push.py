@@ -5,22 +5,25 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Request, Response, status
+from fastapi import APIRouter, Body, Depends, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from jobs import tracing
 from jobs.logs import log_context
-from jobs.models import StageMessage, utcnow
+from jobs.models import StageMessage
 from jobs.webhooks import is_webhook_message
 from processor.deadletter import fail_undelivered
+from processor.oidc import require_push_token
 from processor.runner import run_stage
 from processor.runtime import Outcome, Runtime, job_ended
 from processor.webhooks import decode_webhook_message, deliver, give_up
 
 log = logging.getLogger(__name__)
 
-router = APIRouter()
+router = APIRouter(dependencies=[Depends(require_push_token)])
 
 # Pub/Sub treats 102, 200, 201, 202 and 204 as an ack and anything else as a nack.
 _STATUS = {
@@ -37,6 +40,13 @@ class PushMessage(BaseModel):
     attributes: dict[str, str] | None = None
     message_id: str = Field(alias="messageId")
     publish_time: str | None = Field(default=None, alias="publishTime")
+
+    def published_at(self) -> datetime | None:
+        """When Pub/Sub took the message; None if absent or unreadable (it only feeds logs)."""
+        try:
+            return datetime.fromisoformat(self.publish_time) if self.publish_time else None
+        except ValueError:
+            return None
 
 
 class PushEnvelope(BaseModel):
@@ -95,8 +105,17 @@ async def push(envelope: Annotated[PushEnvelope, Body()], request: Request) -> R
     stage_message = _stage_message(envelope)
     if stage_message is None:
         return Response(status_code=status.HTTP_204_NO_CONTENT)
-    with log_context(message_id=envelope.message.message_id):
-        outcome = await run_stage(stage_message, _runtime(request))
+    message = envelope.message
+    with (
+        log_context(message_id=message.message_id),
+        tracing.message_span(
+            f"stage {stage_message.stage}",
+            message.attributes,
+            job_id=stage_message.job_id,
+            stage=stage_message.stage,
+        ),
+    ):
+        outcome = await run_stage(stage_message, _runtime(request), message.published_at())
     return Response(status_code=_STATUS[outcome])
 
 
@@ -112,8 +131,16 @@ async def dead_letter(envelope: Annotated[PushEnvelope, Body()], request: Reques
         return Response(status_code=status.HTTP_204_NO_CONTENT)
     stage_message = _stage_message(envelope)
     if stage_message is not None:
-        with log_context(message_id=envelope.message.message_id):
+        with (
+            log_context(message_id=envelope.message.message_id),
+            tracing.message_span(
+                f"dead letter {stage_message.stage}",
+                envelope.message.attributes,
+                job_id=stage_message.job_id,
+                stage=stage_message.stage,
+            ),
+        ):
             runtime = _runtime(request)
-            if await fail_undelivered(runtime.store, stage_message, runtime.publisher):
-                await job_ended(runtime, stage_message.job_id, utcnow())
+            if failed := await fail_undelivered(runtime.store, stage_message):
+                await job_ended(runtime, failed)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

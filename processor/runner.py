@@ -10,14 +10,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Coroutine
+from datetime import datetime
 from typing import Any
 
+from jobs import tracing
 from jobs.errors import JobCancelled, LongrunError, PermanentError
 from jobs.logs import log_context
-from jobs.models import ErrorInfo, StageMessage, utcnow
-from jobs.webhooks import announce
+from jobs.models import ErrorInfo, StageMessage
 from processor.context import Skipped
 from processor.costs import CostLedger
+from processor.delivery import Delivery
 from processor.finishing import Finisher
 from processor.leases import Claim, ClaimOutcome, LeaseLost
 from processor.runtime import Outcome, Runtime, job_ended, publish_stage
@@ -29,23 +31,28 @@ log = logging.getLogger(__name__)
 _MAX_ERROR_TEXT = 300
 
 
-async def run_stage(message: StageMessage, runtime: Runtime) -> Outcome:
-    """Handle one delivery of a stage message; safe to call any number of times for one message."""
+async def run_stage(
+    message: StageMessage, runtime: Runtime, published_at: datetime | None = None
+) -> Outcome:
+    """Handle one delivery of a stage message; safe to call any number of times for one message.
+
+    `published_at` (when Pub/Sub took the message) gives the stage's queue wait in its logs.
+    """
     with log_context(job_id=message.job_id, stage=message.stage):
         claim = await runtime.leases.claim(message.job_id, message.stage)
+        delivery = Delivery(published_at)
         attempt = claim.lease.attempt if claim.lease else None
+        tracing.annotate(claim=claim.outcome.value, attempt=attempt)
         log.info("claim %s", claim.outcome.value, extra={"attempt": attempt})
         match claim.outcome:
             case ClaimOutcome.CLAIMED:
-                return await _tracked(_execute(claim, runtime), runtime)
+                return await _tracked(_execute(claim, runtime, delivery), runtime)
             case ClaimOutcome.BUSY:
                 return Outcome.BUSY
-            case ClaimOutcome.CANCELLED | ClaimOutcome.EXHAUSTED if claim.job is not None:
-                await announce(runtime.publisher, claim.job)  # this claim ended the job
             case ClaimOutcome.DONE if claim.republish:
                 await publish_stage(runtime, message.job_id, claim.republish)
-            case ClaimOutcome.CANCELLED | ClaimOutcome.EXHAUSTED:  # this claim ended the job
-                await job_ended(runtime, message.job_id, utcnow())
+            case ClaimOutcome.CANCELLED | ClaimOutcome.EXHAUSTED if claim.job is not None:
+                await job_ended(runtime, claim.job)  # this claim ended the job
         return Outcome.ACK
 
 
@@ -59,12 +66,12 @@ async def _tracked(execution: Coroutine[Any, Any, Outcome], runtime: Runtime) ->
         runtime.running.discard(task)
 
 
-async def _execute(claim: Claim, runtime: Runtime) -> Outcome:
+async def _execute(claim: Claim, runtime: Runtime, delivery: Delivery) -> Outcome:
     assert claim.job is not None
     assert claim.lease is not None
     job, lease = claim.job, claim.lease
     costs = CostLedger(job, claim.index, runtime.settings)  # the clock starts at the claim
-    finish = Finisher(runtime, lease, costs)
+    finish = Finisher(runtime, lease, costs, delivery)
     impl = runtime.pipelines.get(job.pipeline)
     function = impl.stage(lease.stage) if impl else None
     if impl is None or function is None:

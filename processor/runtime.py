@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from jobs.models import StageMessage
+from jobs import endings
+from jobs.models import Job, StageMessage
 from jobs.publisher import StagePublisher
-from jobs.quotas import Quotas, release_quietly
+from jobs.quotas import Quotas
 from jobs.settings import Settings
 from jobs.storage import Storage
 from jobs.store import JobStore
@@ -54,6 +54,6 @@ async def publish_stage(runtime: Runtime, job_id: str, stage: str) -> None:
     await runtime.publisher.publish(StageMessage(job_id=job_id, stage=stage))
 
 
-async def job_ended(runtime: Runtime, job_id: str, ended_at: datetime) -> None:
-    """Free the concurrency slot a job held while queued or running; never raises."""
-    await release_quietly(Quotas(runtime.store.client, runtime.settings), job_id, ended_at)
+async def job_ended(runtime: Runtime, job: Job) -> None:
+    """See `jobs.endings.job_ended`: the processor ended this job."""
+    await endings.job_ended(job, Quotas(runtime.store.client, runtime.settings), runtime.publisher)

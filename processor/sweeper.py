@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 from google.cloud.firestore import FieldFilter
 
+from jobs import tracing
 from jobs.models import Job, JobStatus, StageMessage, WebhookStatus, utcnow
 from jobs.publisher import StagePublisher
 from jobs.runs import RunStatus, lease_is_live
@@ -45,13 +46,15 @@ async def sweep(store: JobStore, publisher: StagePublisher, settings: Settings) 
         report.examined += 1
         if job.stage is not None and await _abandoned(store, job, now, stale):
             message = StageMessage(job_id=job.job_id, stage=job.stage)
-            await publisher.publish(message)
+            with tracing.job_span("sweeper re-publish", job.traceparent, job_id=job.job_id):
+                await publisher.publish(message)
+                log.info("sweeper re-published a stage", extra=message.model_dump())
             report.republished.append(message)
-            log.info("sweeper re-published a stage", extra=message.model_dump())
     for job in await _pending_webhooks(store, stale):
-        await announce(publisher, job)
+        with tracing.job_span("sweeper re-publish webhook", job.traceparent, job_id=job.job_id):
+            await announce(publisher, job)
+            log.info("sweeper re-published a webhook", extra={"job_id": job.job_id})
         report.webhooks.append(job.job_id)
-        log.info("sweeper re-published a webhook", extra={"job_id": job.job_id})
     return report
 
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
 
 from jobs.models import StageMessage
+from processor.oidc import require_push_token
 from processor.runtime import Runtime
 from processor.sweeper import sweep
 
-router = APIRouter(prefix="/tasks", tags=["tasks"])
+# Cloud Scheduler calls with the push account's OIDC token, checked like a push.
+router = APIRouter(prefix="/tasks", tags=["tasks"], dependencies=[Depends(require_push_token)])
 
 
 class SweepResult(BaseModel):

@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from google.cloud import firestore
 
+from jobs import tracing
 from jobs.logs import configure_logging
 from jobs.problems import install_problem_handlers
 from jobs.publisher import StagePublisher
@@ -25,7 +26,7 @@ from service.routes import jobs, meta, uploads, web
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the API app; clients are made in its lifespan, so importing this touches nothing."""
     settings = settings or Settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.project_id)
     check_auth_configuration(settings)
 
     @asynccontextmanager
@@ -69,6 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         expose_headers=["ETag", "Retry-After", "Location"],
         max_age=600,
     )  # fmt: skip
+    tracing.instrument(app, settings, "longrun-service")
     app.include_router(jobs.router)
     app.include_router(uploads.router)
     app.include_router(meta.router)

@@ -10,14 +10,15 @@ from enum import StrEnum
 
 from google.cloud import firestore
 
-from jobs import transitions
+from jobs import tracing, transitions
 from jobs.budget import usd
+from jobs.endings import job_ended
 from jobs.errors import BudgetExceeded, Conflict, NotFound
 from jobs.models import Job, JobStatus, StageMessage, utcnow
 from jobs.publisher import StagePublisher
+from jobs.quotas import Quotas
 from jobs.runs import RunStatus, lease_is_live
-from jobs.store import JobStore, expired, job_from_document, job_to_document, stamped
-from jobs.webhooks import announce
+from jobs.store import JobStore, expired, job_from_document, stamped, with_fields
 
 
 class CancelOutcome(StrEnum):
@@ -37,7 +38,7 @@ async def _owned_job(
 
 
 async def cancel_job(
-    store: JobStore, publisher: StagePublisher, job_id: str, owner: str
+    store: JobStore, publisher: StagePublisher, quotas: Quotas, job_id: str, owner: str
 ) -> tuple[Job, CancelOutcome]:
     """Cancel at once if no stage holds a live lease; otherwise ask the running stage to stop."""
     job_ref = store.job_ref(job_id)
@@ -46,6 +47,7 @@ async def cancel_job(
     @firestore.async_transactional
     async def cancel(tx: firestore.AsyncTransaction) -> tuple[Job, CancelOutcome]:
         nonlocal ended_now
+        ended_now = False  # a retried transaction starts over
         job = await _owned_job(tx, job_ref, owner)
         if job.status == JobStatus.CANCELLED:
             return job, CancelOutcome.CANCELLED
@@ -64,11 +66,12 @@ async def cancel_job(
         tx.update(job_ref, stamped(fields))
         ended_now = not running
         outcome = CancelOutcome.REQUESTED if running else CancelOutcome.CANCELLED
-        return job_from_document({**job_to_document(job), **fields}), outcome
+        return with_fields(job, fields), outcome
 
     result: tuple[Job, CancelOutcome] = await cancel(store.client.transaction())
     if ended_now:
-        await announce(publisher, result[0])
+        with tracing.job_span("cancelled", result[0].traceparent, job_id=job_id):
+            await job_ended(result[0], quotas, publisher)
     return result
 
 
@@ -103,9 +106,10 @@ async def retry_job(store: JobStore, publisher: StagePublisher, job_id: str, own
                     "updated_at": utcnow(),
                 })  # fmt: skip
         tx.update(job_ref, stamped(fields))
-        return job_from_document({**job_to_document(job), **fields})
+        return with_fields(job, fields)
 
     job: Job = await retry(store.client.transaction())
     assert job.stage is not None, "a failed job has a stage left to run"
-    await publisher.publish(StageMessage(job_id=job.job_id, stage=job.stage))
+    with tracing.job_span("retry", job.traceparent, job_id=job.job_id):
+        await publisher.publish(StageMessage(job_id=job.job_id, stage=job.stage))
     return job

@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from jobs import tracing
 from jobs.budget import Budget, job_budget
 from jobs.catalog import PIPELINES, PipelineSpec
 from jobs.errors import InvalidRequest
@@ -102,6 +103,7 @@ def plan_job(
         expire_at=now + timedelta(days=settings.job_ttl_days),
         max_cost_usd=budget.max_cost_usd if budget else None,
         estimated_cost_usd=budget.estimated_cost_usd if budget else None,
+        traceparent=tracing.current_traceparent(),
     )
 
 

@@ -15,7 +15,6 @@ from starlette.concurrency import iterate_in_threadpool
 
 from jobs.errors import NotFound
 from jobs.models import Job, JobRequest, JobStatus, is_job_id
-from jobs.quotas import release_quietly
 from jobs.storage import CHUNK_BYTES
 from jobs.store import JobStore, expired
 from service.auth import UserDep
@@ -223,11 +222,9 @@ async def cancel(
     """Cancel a job: at once (200) if no stage is running, else the running stage stops at its
     next check (202, `cancel_requested`). Cancelling a cancelled job is harmless; a job that
     succeeded or failed cannot be cancelled (409)."""
-    job, outcome = await cancel_job(store, publisher, _checked(job_id), user)
+    job, outcome = await cancel_job(store, publisher, quotas, _checked(job_id), user)
     if outcome == CancelOutcome.REQUESTED:
         response.status_code = status.HTTP_202_ACCEPTED
-    elif job.finished_at is not None:
-        await release_quietly(quotas, job_id, job.finished_at)
     return job
 
 

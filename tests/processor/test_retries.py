@@ -17,6 +17,7 @@ from tests.support import (
     run_document,
     submit_diagnostic,
     wait_for_claim,
+    wait_until,
 )
 
 
@@ -102,4 +103,8 @@ def test_a_message_pubsub_gives_up_on_fails_its_job_with_delivery_failed(
     assert final.error.stage == "step-1"
     assert final.stages[0].status == StageStatus.FAILED
     assert final.stages[0].attempts >= 5
-    assert log_lines(stack, job_id, "dead-lettered stage message: job failed")
+    # The line is written just after the failure commits, so it may trail the listener.
+    wait_until(
+        lambda: bool(log_lines(stack, job_id, "dead-lettered stage message: job failed")),
+        "the dead-letter log line",
+    )

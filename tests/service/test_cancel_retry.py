@@ -55,7 +55,12 @@ def test_cancelling_a_running_job_stops_its_stage_and_runs_no_later_one(
     assert final.stages[0].status == StageStatus.CANCELLED
     assert final.stages[0].progress < 1.0, "the stage stopped before its end"
     assert final.stages[1].status == StageStatus.PENDING
-    wait_until(lambda: bool(log_lines(stack, job_id, "stage cancelled")), "the stage to stop")
+    wait_until(
+        lambda: any(
+            line["outcome"] == "cancelled" for line in log_lines(stack, job_id, "stage ended")
+        ),
+        "the stage to stop",
+    )
     assert body_completions(stack, job_id) == {}
 
 

@@ -1,0 +1,206 @@
+"""The OIDC token Pub/Sub push (and Cloud Scheduler) sends with every request, checked here too.
+
+Cloud Run already refuses callers without the invoker role; checking the token in the app as well
+means a misconfigured service (made public by mistake) still runs stages only for the push
+account. On when `LONGRUN_PUSH_AUTH_SERVICE_ACCOUNT` names that account; off locally, where the
+emulator sends no token.
+
+Refusals: no token, an unreadable one, a bad signature, an expired token, a wrong issuer or a
+wrong audience are 401 (the token does not authenticate anyone to this service); a valid token of
+another account, or one whose email is not verified, is 403 (authenticated, not allowed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import google.auth.exceptions
+import google.auth.transport
+import google.auth.transport.requests
+from fastapi import Request
+from fastapi.responses import JSONResponse
+from google.oauth2 import id_token
+
+from jobs.errors import LongrunError, Unavailable
+from jobs.problems import problem_response
+from jobs.settings import Settings
+
+log = logging.getLogger(__name__)
+
+GOOGLE_ISSUERS = ("accounts.google.com", "https://accounts.google.com")
+# Google signs with keys it announces days ahead; a token naming a key we do not know yet makes
+# us fetch the certs again, but not more often than this.
+_REFRESH_AFTER_SECONDS = 30.0
+_CLOCK_SKEW_SECONDS = 10
+
+
+class PushUnauthenticated(LongrunError):
+    code = "PUSH_UNAUTHENTICATED"
+    http_status = 401
+
+
+class PushForbidden(LongrunError):
+    code = "PUSH_FORBIDDEN"
+    http_status = 403
+
+
+class CachingRequest(google.auth.transport.Request):
+    """google-auth's HTTP transport, keeping fetched certificate documents for their max-age.
+
+    `verify_token` fetches the certs on every call: a blocking HTTP round trip per push. Google's
+    advice is a caching session (CacheControl), which is not among our dependencies; the certs
+    are one small document per URL, so a dictionary guarded by a lock does.
+    """
+
+    def __init__(self, max_age_seconds: float = 3600.0) -> None:
+        self._inner = google.auth.transport.requests.Request()
+        self._max_age_seconds = max_age_seconds
+        self._lock = threading.Lock()
+        self._cache: dict[str, tuple[float, float, google.auth.transport.Response]] = {}
+
+    def __call__(
+        self,
+        url: str,
+        method: str = "GET",
+        body: Any = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        **kwargs: Any,
+    ) -> google.auth.transport.Response:
+        if method != "GET":
+            passed: google.auth.transport.Response = self._inner(
+                url, method, body, headers, timeout, **kwargs
+            )
+            return passed
+        now = time.monotonic()
+        with self._lock:
+            cached = self._cache.get(url)
+            if cached is not None and cached[1] > now:
+                return cached[2]
+        response: google.auth.transport.Response = self._inner(
+            url, method, body, headers, timeout or 10, **kwargs
+        )
+        if response.status == 200:
+            max_age = min(_max_age(response.headers), self._max_age_seconds)
+            with self._lock:
+                self._cache[url] = (now, now + max_age, response)
+        return response
+
+    def forget(self, url: str) -> bool:
+        """Drop the cached document unless it was fetched only just now; True if dropped."""
+        with self._lock:
+            cached = self._cache.get(url)
+            if cached is None or time.monotonic() - cached[0] < _REFRESH_AFTER_SECONDS:
+                return False
+            del self._cache[url]
+            return True
+
+
+def _max_age(headers: Mapping[str, str]) -> float:
+    match = re.search(r"max-age=(\d+)", headers.get("cache-control", ""))
+    return float(match.group(1)) if match else 300.0
+
+
+class PushTokenVerifier:
+    """Checks a bearer token: Google's signature, issuer, audience, and the push account."""
+
+    def __init__(self, account: str, audience: str, certs_url: str) -> None:
+        self.account = account
+        self.audience = audience
+        self.certs_url = certs_url
+        self._request = CachingRequest()
+
+    async def check(self, authorization: str | None) -> None:
+        """Raise PushUnauthenticated or PushForbidden unless the header carries a good token."""
+        scheme, _, token = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise PushUnauthenticated("A bearer token is required.", code="PUSH_TOKEN_MISSING")
+        # The certs fetch is a blocking HTTP call, and the signature check is CPU work.
+        claims = await asyncio.to_thread(self._verified_claims, token.strip())
+        self._check_claims(claims)
+
+    def _verified_claims(self, token: str) -> Mapping[str, Any]:
+        try:
+            return self._decode(token)
+        except ValueError as exc:
+            if "key id" in str(exc) and self._request.forget(self.certs_url):
+                return self._retry_decode(token)
+            raise _invalid(exc) from None
+
+    def _retry_decode(self, token: str) -> Mapping[str, Any]:
+        try:
+            return self._decode(token)
+        except ValueError as exc:
+            raise _invalid(exc) from None
+
+    def _decode(self, token: str) -> Mapping[str, Any]:
+        try:
+            claims: Mapping[str, Any] = id_token.verify_token(
+                token,
+                self._request,
+                audience=None,  # checked below, to tell a wrong audience from a bad token
+                certs_url=self.certs_url,
+                clock_skew_in_seconds=_CLOCK_SKEW_SECONDS,
+            )
+        except google.auth.exceptions.TransportError:
+            log.exception("could not fetch the token signing certificates")
+            raise Unavailable(
+                "Cannot check push tokens right now.", code="PUSH_AUTH_UNAVAILABLE"
+            ) from None
+        except Exception as exc:
+            # Whatever a hostile token makes the parser raise, it is a token we refuse.
+            raise ValueError(f"{type(exc).__name__}: {exc}") from None
+        return claims
+
+    def _check_claims(self, claims: Mapping[str, Any]) -> None:
+        if claims.get("iss") not in GOOGLE_ISSUERS:
+            raise PushUnauthenticated(
+                "The token was not issued by Google.", code="PUSH_TOKEN_ISSUER"
+            )
+        audiences = claims.get("aud")
+        if self.audience not in (audiences if isinstance(audiences, list) else [audiences]):
+            raise PushUnauthenticated(
+                "The token is meant for another audience.", code="PUSH_TOKEN_AUDIENCE"
+            )
+        if claims.get("email") != self.account or claims.get("email_verified") is not True:
+            log.warning("push token of an unexpected account", extra={"email": claims.get("email")})
+            raise PushForbidden("This account may not call the processor.")
+
+
+def _invalid(exc: Exception) -> PushUnauthenticated:
+    # The reason without what follows a colon, which may quote the token itself.
+    log.info("push token refused", extra={"reason": str(exc).split(":")[1].strip()[:120]})
+    return PushUnauthenticated("The token is not valid.", code="PUSH_TOKEN_INVALID")
+
+
+def push_verifier(settings: Settings) -> PushTokenVerifier | None:
+    """The verifier the settings ask for; None (with a warning when deployed) when off."""
+    account, audience = settings.push_auth_service_account, settings.push_auth_audience
+    if account and audience:
+        return PushTokenVerifier(account, audience, settings.push_auth_certs_url)
+    if not settings.pubsub_emulator_host:
+        log.warning(
+            "push authentication is off: set LONGRUN_PUSH_AUTH_SERVICE_ACCOUNT and "
+            "LONGRUN_PUSH_AUTH_AUDIENCE so the processor checks each push's OIDC token"
+        )
+    return None
+
+
+async def require_push_token(request: Request) -> None:
+    """Route dependency: the caller must present the push account's OIDC token (when on)."""
+    verifier: PushTokenVerifier | None = request.app.state.push_verifier
+    if verifier is not None:
+        await verifier.check(request.headers.get("authorization"))
+
+
+async def on_refused(_: Request, exc: Exception) -> JSONResponse:
+    """problem+json for a refused token; a 401 says which scheme to use (RFC 6750)."""
+    assert isinstance(exc, PushUnauthenticated | PushForbidden)
+    headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else None
+    return problem_response(exc.http_status, exc.code, exc.message, headers=headers)
