@@ -61,7 +61,12 @@ class IdentityToolkit:
         except SignInError as exc:
             if not exc.reason.startswith(("EMAIL_NOT_FOUND", "INVALID_LOGIN_CREDENTIALS")):
                 raise
+        try:
             return self.sign_up(email, password)
+        except SignInError as exc:
+            if not exc.reason.startswith("EMAIL_EXISTS"):
+                raise
+            return self.sign_in(email, password)  # someone else created it meanwhile
 
     def refresh(self, tokens: Tokens) -> Tokens:
         body = {"grant_type": "refresh_token", "refresh_token": tokens.refresh_token}

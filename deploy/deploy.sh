@@ -57,7 +57,8 @@ common_env() {
 deploy_processor() { # AUDIENCE (empty on the very first deploy)
   local env
   mapfile -t env < <(common_env)
-  env+=("LONGRUN_APP=processor")
+  # Cost accounting charges each stage the instance's size (an upper bound at concurrency 3).
+  env+=("LONGRUN_APP=processor" "LONGRUN_PROCESSOR_VCPUS=2" "LONGRUN_PROCESSOR_MEMORY_GIB=8")
   if [ -n "$1" ]; then
     env+=("LONGRUN_PUSH_AUTH_SERVICE_ACCOUNT=$PUSH_EMAIL" "LONGRUN_PUSH_AUTH_AUDIENCE=$1")
   fi

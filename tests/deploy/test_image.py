@@ -128,6 +128,8 @@ def test_the_start_command_serves_and_stops_inside_cloud_runs_grace(
     settings.update(
         LONGRUN_APP=app, PORT=str(port), LONGRUN_STAGES_TOPIC=topic, PYTHONPATH=str(ROOT)
     )
+    # On the emulators, Auth's included: the service starts there only on a stack marked local.
+    settings["LONGRUN_LOCAL"] = "true"
     env = stack_env(
         os.environ["GOOGLE_CLOUD_PROJECT"],
         emulator_hosts["firestore"],
