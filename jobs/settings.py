@@ -99,7 +99,9 @@ class Settings(BaseSettings):
     allow_anonymous_users: bool = False
     # A verified token is trusted this long before it is checked again (revocation included).
     auth_cache_seconds: float = Field(default=30.0, ge=0, le=300)
-    allowed_origins: list[str] = Field(default_factory=list)
+    allowed_origins: Annotated[list[str], NoDecode, BeforeValidator(_names)] = Field(
+        default_factory=list
+    )
     max_body_bytes: int = Field(default=1024**2, ge=1024)
     # Cost accounting. Prices are Cloud Run's published list prices for Tier 1 regions (e.g.
     # us-central1) with request-based billing (CPU only allocated while a request is handled).
@@ -123,9 +125,11 @@ class Settings(BaseSettings):
     trace_exporter: Literal["none", "cloud-trace"] = "none"
 
     @model_validator(mode="after")
-    def _push_auth_complete(self) -> Settings:
+    def _consistent(self) -> Settings:
         if self.push_auth_service_account and not self.push_auth_audience:
             raise ValueError("LONGRUN_PUSH_AUTH_AUDIENCE is required with a push auth account")
+        if self.webhook_allowed_hosts and not self.local:
+            raise ValueError("LONGRUN_WEBHOOK_ALLOWED_HOSTS is for local stacks (LONGRUN_LOCAL)")
         return self
 
     @property
