@@ -95,7 +95,8 @@ def _submit_and_follow(api_url: str, pipeline: str, payload: Any, watch: bool) -
     if not watch:
         return
     _use_local_emulator_for(api_url)
-    job = watch_job(job_id, Settings(), console)
+    with _client(api_url) as api_session:
+        job = watch_job(job_id, Settings(), console, api_session)
     _print_outcome(job.status, job.message, job.error.model_dump() if job.error else None)
     if job.result and job.result.get("highlights"):
         for item in job.result["highlights"]:

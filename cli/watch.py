@@ -1,10 +1,16 @@
-"""Live progress of one job in the terminal, fed by a Firestore listener on its document."""
+"""Live progress of one job in the terminal, fed by a Firestore listener on its document.
+
+A listener whose stream breaks for good stops calling back without a word, so whenever it has
+been quiet for a while the job is also read from the API (a `304` while nothing changed).
+"""
 
 from __future__ import annotations
 
 import queue
+from collections.abc import Callable
 from typing import Any
 
+import httpx
 from google.cloud import firestore
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextColumn
@@ -25,7 +31,10 @@ _STATUS_STYLE = {
 }
 
 
-def watch_job(job_id: str, settings: Settings, console: Console) -> Job:
+QUIET_SECONDS = 3.0
+
+
+def watch_job(job_id: str, settings: Settings, console: Console, api: httpx.Client) -> Job:
     """Show a progress bar per stage until the job ends; return the final job."""
     updates: queue.Queue[Job | None] = queue.Queue()
     client = firestore.Client(project=settings.project_id)
@@ -37,12 +46,56 @@ def watch_job(job_id: str, settings: Settings, console: Console) -> Job:
 
     watch = ref.on_snapshot(on_snapshot)
     try:
-        return _render(updates, console, job_id)
+        return _render(_changes(updates, _poller(api, job_id)), console, job_id)
     finally:
         watch.unsubscribe()  # type: ignore[no-untyped-call]
 
 
-def _render(updates: queue.Queue[Job | None], console: Console, job_id: str) -> Job:
+def _poller(api: httpx.Client, job_id: str) -> Callable[[], Job | None]:
+    """Read the job from the API; None when it has not changed since the last read."""
+    etag: str | None = None
+
+    def poll() -> Job | None:
+        nonlocal etag
+        try:
+            response = api.get(f"/v1/jobs/{job_id}", headers={"If-None-Match": etag or ""})
+        except httpx.HTTPError:
+            return None  # a blip: the listener, or the next poll, carries on
+        if response.status_code == 404:
+            raise LookupError(f"Job {job_id} does not exist.")
+        if response.status_code != 200:
+            return None
+        etag = response.headers.get("ETag")
+        return Job.model_validate(response.json())
+
+    return poll
+
+
+def _changes(
+    updates: queue.Queue[Job | None], poll: Callable[[], Job | None]
+) -> Callable[[], Job | None]:
+    """The next newer state of the job, from the listener or, when it is quiet, the API."""
+    last_version = -1
+
+    def next_change() -> Job | None:
+        nonlocal last_version
+        while True:
+            try:
+                job = updates.get(timeout=QUIET_SECONDS)
+            except queue.Empty:
+                job = poll()
+                if job is None:
+                    continue
+            if job is None:
+                return None
+            if job.version > last_version:
+                last_version = job.version
+                return job
+
+    return next_change
+
+
+def _render(next_change: Callable[[], Job | None], console: Console, job_id: str) -> Job:
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -53,7 +106,7 @@ def _render(updates: queue.Queue[Job | None], console: Console, job_id: str) -> 
         tasks: dict[str, TaskID] = {}
         overall = bars.add_task("[bold]job", total=1.0, note="")
         while True:
-            job = updates.get()
+            job = next_change()
             if job is None:
                 raise LookupError(f"Job {job_id} does not exist.")
             for stage in job.stages:

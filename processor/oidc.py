@@ -14,15 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
-import threading
-import time
 from collections.abc import Mapping
 from typing import Any
 
 import google.auth.exceptions
-import google.auth.transport
 import google.auth.transport.requests
+import requests
+from cachecontrol import CacheControl
 from fastapi import Request
 from fastapi.responses import JSONResponse
 from google.oauth2 import id_token
@@ -34,9 +32,6 @@ from jobs.settings import Settings
 log = logging.getLogger(__name__)
 
 GOOGLE_ISSUERS = ("accounts.google.com", "https://accounts.google.com")
-# Google signs with keys it announces days ahead; a token naming a key we do not know yet makes
-# us fetch the certs again, but not more often than this.
-_REFRESH_AFTER_SECONDS = 30.0
 _CLOCK_SKEW_SECONDS = 10
 
 
@@ -50,61 +45,11 @@ class PushForbidden(LongrunError):
     http_status = 403
 
 
-class CachingRequest(google.auth.transport.Request):
-    """google-auth's HTTP transport, keeping fetched certificate documents for their max-age.
-
-    `verify_token` fetches the certs on every call: a blocking HTTP round trip per push. Google's
-    advice is a caching session (CacheControl), which is not among our dependencies; the certs
-    are one small document per URL, so a dictionary guarded by a lock does.
-    """
-
-    def __init__(self, max_age_seconds: float = 3600.0) -> None:
-        self._inner = google.auth.transport.requests.Request()
-        self._max_age_seconds = max_age_seconds
-        self._lock = threading.Lock()
-        self._cache: dict[str, tuple[float, float, google.auth.transport.Response]] = {}
-
-    def __call__(
-        self,
-        url: str,
-        method: str = "GET",
-        body: Any = None,
-        headers: Mapping[str, str] | None = None,
-        timeout: float | None = None,
-        **kwargs: Any,
-    ) -> google.auth.transport.Response:
-        if method != "GET":
-            passed: google.auth.transport.Response = self._inner(
-                url, method, body, headers, timeout, **kwargs
-            )
-            return passed
-        now = time.monotonic()
-        with self._lock:
-            cached = self._cache.get(url)
-            if cached is not None and cached[1] > now:
-                return cached[2]
-        response: google.auth.transport.Response = self._inner(
-            url, method, body, headers, timeout or 10, **kwargs
-        )
-        if response.status == 200:
-            max_age = min(_max_age(response.headers), self._max_age_seconds)
-            with self._lock:
-                self._cache[url] = (now, now + max_age, response)
-        return response
-
-    def forget(self, url: str) -> bool:
-        """Drop the cached document unless it was fetched only just now; True if dropped."""
-        with self._lock:
-            cached = self._cache.get(url)
-            if cached is None or time.monotonic() - cached[0] < _REFRESH_AFTER_SECONDS:
-                return False
-            del self._cache[url]
-            return True
-
-
-def _max_age(headers: Mapping[str, str]) -> float:
-    match = re.search(r"max-age=(\d+)", headers.get("cache-control", ""))
-    return float(match.group(1)) if match else 300.0
+def _caching_request() -> google.auth.transport.requests.Request:
+    """google-auth's transport on a session that keeps the certificate document for its max-age:
+    `verify_token` fetches the certs on every call otherwise, a round trip per push. Google
+    announces signing keys well ahead of using them, so a cached document knows every key."""
+    return google.auth.transport.requests.Request(session=CacheControl(requests.Session()))
 
 
 class PushTokenVerifier:
@@ -114,7 +59,7 @@ class PushTokenVerifier:
         self.account = account
         self.audience = audience
         self.certs_url = certs_url
-        self._request = CachingRequest()
+        self._request = _caching_request()
 
     async def check(self, authorization: str | None) -> None:
         """Raise PushUnauthenticated or PushForbidden unless the header carries a good token."""
@@ -126,14 +71,6 @@ class PushTokenVerifier:
         self._check_claims(claims)
 
     def _verified_claims(self, token: str) -> Mapping[str, Any]:
-        try:
-            return self._decode(token)
-        except ValueError as exc:
-            if "key id" in str(exc) and self._request.forget(self.certs_url):
-                return self._retry_decode(token)
-            raise _invalid(exc) from None
-
-    def _retry_decode(self, token: str) -> Mapping[str, Any]:
         try:
             return self._decode(token)
         except ValueError as exc:

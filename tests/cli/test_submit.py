@@ -9,14 +9,17 @@ from pathlib import Path
 
 import pytest
 
+from deploy.local.processes import free_port
 from tests.support import LONGRUN, Stack
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
 
 
-def run_cli(stack: Stack, *args: str, config_home: Path) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    stack: Stack, *args: str, config_home: Path, **env_overrides: str
+) -> subprocess.CompletedProcess[str]:
     # The CLI signs in anonymously and remembers its user under XDG_CONFIG_HOME.
-    env = {**os.environ, "COLUMNS": "120", "XDG_CONFIG_HOME": str(config_home)}
+    env = {**os.environ, "COLUMNS": "120", "XDG_CONFIG_HOME": str(config_home), **env_overrides}
     return subprocess.run(
         [LONGRUN, *args, "--api", stack.api_url],
         capture_output=True,
@@ -78,3 +81,19 @@ def test_the_cli_remembers_its_user_and_another_user_cannot_see_the_job(
     assert (tmp_path / "config" / "longrun" / "credentials.json").stat().st_mode & 0o077 == 0
     assert someone_else.returncode == 1
     assert "404 JOB_NOT_FOUND" in someone_else.stderr
+
+
+def test_watch_follows_the_job_through_the_api_when_firestore_cannot_be_listened_to(
+    stack: Stack, tmp_path: Path
+) -> None:
+    nowhere = f"127.0.0.1:{free_port()}"  # no Firestore there: the listener never hears back
+
+    result = run_cli(
+        stack,
+        *("submit", "diagnostic", "--input", '{"stages": 2}', "--watch"),
+        config_home=tmp_path,
+        FIRESTORE_EMULATOR_HOST=nowhere,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "Job succeeded" in result.stdout

@@ -34,6 +34,8 @@ try {
   report.status_before_refresh = await page.textContent("#status");
 
   await page.reload();
+  // The page signs in again before it shows the job from its URL.
+  await page.waitForFunction(() => document.querySelector("#job-id")?.textContent, null, { timeout: 60_000 });
   report.job_id_after_refresh = await page.textContent("#job-id");
   await statusIs("succeeded", 240_000);
   await page.waitForFunction(() => {
