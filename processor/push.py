@@ -85,10 +85,15 @@ async def _webhook(envelope: PushEnvelope, runtime: Runtime, *, dead: bool) -> N
     with log_context(message_id=envelope.message.message_id):
         if message is None:
             log.warning("dropping a webhook message whose payload is not one")
-        elif dead:
-            await give_up(runtime.store, runtime.settings, message.job_id)
-        else:
-            await deliver(runtime.store, runtime.settings, message.job_id)
+            return
+        with (
+            log_context(job_id=message.job_id),
+            tracing.message_span("webhook", envelope.message.attributes, job_id=message.job_id),
+        ):
+            if dead:
+                await give_up(runtime.store, runtime.settings, message.job_id)
+            else:
+                await deliver(runtime.store, runtime.settings, message.job_id)
 
 
 @router.post(
