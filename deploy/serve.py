@@ -48,6 +48,8 @@ def main() -> None:
         # The apps' logging setup takes uvicorn's loggers over (JSON lines for Cloud Logging), so
         # uvicorn installs no handlers of its own.
         log_config=None,
+        # Cloud Run logs every request itself; a second line per request would only cost.
+        access_log=False,
         server_header=False,
     )
 
