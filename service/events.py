@@ -1,7 +1,9 @@
 """Job changes as they happen, from a Firestore listener, for Server-Sent Events.
 
 Google's async Firestore client cannot listen; the sync client's `on_snapshot` calls back on a
-thread of its own, so each snapshot is handed to the event loop through a queue.
+thread of its own, so each snapshot is handed to the event loop through a queue. A listener whose
+stream breaks for good stops calling back without a word, so when it has been quiet for a while
+the document is also read directly; only versions newer than the last one sent are passed on.
 """
 
 from __future__ import annotations
@@ -13,11 +15,17 @@ from typing import Any
 from google.cloud import firestore
 
 from jobs.models import Job
-from jobs.store import job_from_document
+from jobs.store import JobStore, job_from_document
+
+QUIET_SECONDS = 10.0
 
 
 async def job_changes(
-    client: firestore.Client, collection: str, job_id: str
+    listener: firestore.Client,
+    store: JobStore,
+    job_id: str,
+    *,
+    quiet_seconds: float = QUIET_SECONDS,
 ) -> AsyncIterator[Job | None]:
     """Every version of the job document, from its current one on; None if it is deleted.
     Ends (closing the listener) when the caller stops iterating."""
@@ -29,9 +37,18 @@ async def job_changes(
             job = job_from_document(doc.to_dict() or {}) if doc.exists else None
             loop.call_soon_threadsafe(queue.put_nowait, job)
 
-    watch = client.collection(collection).document(job_id).on_snapshot(on_snapshot)
+    watch = listener.collection(store.jobs.id).document(job_id).on_snapshot(on_snapshot)
+    last_version = -1
     try:
         while True:
-            yield await queue.get()
+            try:
+                job = await asyncio.wait_for(queue.get(), timeout=quiet_seconds)
+            except TimeoutError:
+                job = await store.get(job_id)
+            if job is None:
+                yield None
+            elif job.version > last_version:
+                last_version = job.version
+                yield job
     finally:
         watch.unsubscribe()  # type: ignore[no-untyped-call]

@@ -163,7 +163,7 @@ async def get_job(
     responses={200: {"content": {"text/event-stream": {}}}, **problems(404)},
 )
 async def job_events(
-    job_id: str, user: UserDep, store: StoreDep, listener: ListenerDep, settings: SettingsDep
+    job_id: str, user: UserDep, store: StoreDep, listener: ListenerDep
 ) -> EventSourceResponse:
     """Server-Sent Events: a `job` event (id = version) on every change, the current state at
     once (also on reconnect with `Last-Event-ID`), a heartbeat every 15 s, and the end of the
@@ -171,7 +171,7 @@ async def job_events(
     await _owned_job(job_id, user, store)
 
     async def events() -> AsyncIterator[ServerSentEvent]:
-        async for job in job_changes(listener, settings.jobs_collection, job_id):
+        async for job in job_changes(listener, store, job_id):
             if job is None:
                 return
             yield ServerSentEvent(job.model_dump_json(), event="job", id=str(job.version))
