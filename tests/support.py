@@ -10,9 +10,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 from google.cloud import firestore
 
 from deploy.local.ephemeral import WAIT_SECONDS, Stack
+from deploy.local.topology import Topology, ensure_topology
 from jobs.models import Job
 from jobs.settings import Settings
 from jobs.store import job_from_document
@@ -156,3 +158,41 @@ def wait_until(condition: Callable[[], bool], what: str, timeout: float = WAIT_S
             return
         time.sleep(0.05)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def lose_pending_messages(stack: Stack) -> None:
+    """Delete and re-create the push subscription: whatever it held is gone for good."""
+    import google.cloud.pubsub_v1 as pubsub_v1
+
+    subscriber = pubsub_v1.SubscriberClient()
+    topology = Topology(
+        settings=stack.settings,
+        push_endpoint=f"{stack.processor_url}/pubsub/push",
+        dead_letter_endpoint=f"{stack.processor_url}/pubsub/dead-letter",
+    )
+    path = subscriber.subscription_path(stack.settings.project_id, topology.subscription)
+    subscriber.delete_subscription(subscription=path)
+    subscriber.close()
+    ensure_topology(topology)
+
+
+def sweep(stack: Stack) -> list[dict[str, str]]:
+    response = httpx.post(f"{stack.processor_url}/tasks/sweep", timeout=30)
+    response.raise_for_status()
+    republished: list[dict[str, str]] = response.json()["republished"]
+    return republished
+
+
+def queued_job_whose_message_was_lost(
+    make_stack: Callable[..., Stack], db: firestore.Client
+) -> tuple[Stack, JobsWatcher, str]:
+    """A stack that sweeps at once, and a 2-stage job on it still queued, whose first stage
+    message Pub/Sub lost before any processor saw it; the processor is running again."""
+    stack = make_stack(LONGRUN_SWEEP_STALE_SECONDS="0")
+    stack.processor.stop()
+    watcher = JobsWatcher.start(db, stack.settings)
+    with stack.api() as api:
+        job_id = submit_diagnostic(api, stages=2)
+    lose_pending_messages(stack)
+    stack.start_processor()
+    return stack, watcher, job_id

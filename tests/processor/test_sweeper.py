@@ -9,44 +9,22 @@ import httpx
 from google.cloud import firestore
 
 from deploy.local.ephemeral import Stack
-from deploy.local.topology import Topology, ensure_topology
 from jobs.models import JobStatus
-from tests.support import JobsWatcher, body_completions, submit_diagnostic, wait_until
-
-
-def lose_pending_messages(stack: Stack) -> None:
-    """Delete and re-create the push subscription: whatever it held is gone for good."""
-    import google.cloud.pubsub_v1 as pubsub_v1
-
-    subscriber = pubsub_v1.SubscriberClient()
-    topology = Topology(
-        settings=stack.settings,
-        push_endpoint=f"{stack.processor_url}/pubsub/push",
-        dead_letter_endpoint=f"{stack.processor_url}/pubsub/dead-letter",
-    )
-    path = subscriber.subscription_path(stack.settings.project_id, topology.subscription)
-    subscriber.delete_subscription(subscription=path)
-    subscriber.close()
-    ensure_topology(topology)
-
-
-def sweep(stack: Stack) -> list[dict[str, str]]:
-    response = httpx.post(f"{stack.processor_url}/tasks/sweep", timeout=30)
-    response.raise_for_status()
-    republished: list[dict[str, str]] = response.json()["republished"]
-    return republished
+from tests.support import (
+    JobsWatcher,
+    body_completions,
+    lose_pending_messages,
+    queued_job_whose_message_was_lost,
+    submit_diagnostic,
+    sweep,
+    wait_until,
+)
 
 
 def test_a_queued_job_whose_message_was_lost_finishes_after_a_sweep(
     make_stack: Callable[..., Stack], db: firestore.Client
 ) -> None:
-    stack = make_stack(LONGRUN_SWEEP_STALE_SECONDS="0")
-    stack.processor.stop()
-    watcher = JobsWatcher.start(db, stack.settings)
-    with stack.api() as api:
-        job_id = submit_diagnostic(api, stages=2)
-    lose_pending_messages(stack)
-    stack.start_processor()
+    stack, watcher, job_id = queued_job_whose_message_was_lost(make_stack, db)
 
     still_queued = watcher.history(job_id)[-1].status
     republished = sweep(stack)

@@ -13,12 +13,13 @@ from google.cloud import firestore
 
 from deploy.local.ephemeral import Stack
 from jobs.models import JobStatus
-from tests.processor.test_sweeper import lose_pending_messages, sweep
 from tests.support import (
     JobsWatcher,
     log_lines,
     processor_log_lines,
+    queued_job_whose_message_was_lost,
     submit_diagnostic,
+    sweep,
     wait_until,
 )
 
@@ -176,13 +177,7 @@ def test_cancelling_a_queued_job_logs_its_end_on_the_service(
 def test_a_stage_the_sweeper_publishes_again_stays_in_the_jobs_trace(
     make_stack: Callable[..., Stack], db: firestore.Client
 ) -> None:
-    stack = make_stack(LONGRUN_SWEEP_STALE_SECONDS="0")
-    stack.processor.stop()
-    watcher = JobsWatcher.start(db, stack.settings)
-    with stack.api() as api:
-        job_id = submit_diagnostic(api, stages=2)
-    lose_pending_messages(stack)
-    stack.start_processor()
+    stack, watcher, job_id = queued_job_whose_message_was_lost(make_stack, db)
 
     republished = sweep(stack)
     final = watcher.wait_terminal(job_id)
