@@ -19,6 +19,9 @@ import httpx
 
 from cli.identity import IdentityToolkit, SignInError, Tokens
 
+# Refresh answers meaning the saved user is no more: only then is a new one made.
+_USER_GONE = ("INVALID_REFRESH_TOKEN", "TOKEN_EXPIRED", "USER_NOT_FOUND", "USER_DISABLED")
+
 
 def credentials_path() -> Path:
     config_home = os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
@@ -40,7 +43,9 @@ def _signed_in(api_url: str) -> Tokens:
     toolkit = _toolkit(api_url)
     try:
         tokens = toolkit.refresh(tokens) if tokens else toolkit.sign_up()
-    except SignInError:
+    except SignInError as exc:
+        if not exc.reason.startswith(_USER_GONE):
+            raise  # e.g. TOO_MANY_ATTEMPTS_TRY_LATER: keep the user, try again later
         tokens = toolkit.sign_up()  # e.g. a local Auth emulator that was restarted
     saved[api_url] = asdict(tokens)
     _save(saved)
@@ -72,4 +77,5 @@ def _save(saved: dict[str, Any]) -> None:
     path = credentials_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     path.touch(mode=0o600, exist_ok=True)
+    path.chmod(0o600)  # also when the file was made otherwise
     path.write_text(json.dumps(saved, indent=2))

@@ -48,6 +48,8 @@ account_role() { # ON_ACCOUNT_EMAIL MEMBER_EMAIL ROLE
 roles() {
   note "roles: the API and the processor"
   project_role "$API_EMAIL" roles/datastore.user
+  # verify_id_token(check_revoked=True) looks the user up in Firebase Auth.
+  project_role "$API_EMAIL" roles/firebaseauth.viewer
   project_role "$PROCESSOR_EMAIL" roles/datastore.user
   project_role "$API_EMAIL" roles/cloudtrace.agent
   project_role "$PROCESSOR_EMAIL" roles/cloudtrace.agent

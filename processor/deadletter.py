@@ -4,6 +4,7 @@ was only a duplicate (the stage is done, or someone is running it) or the job al
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
 from google.cloud import firestore
 
@@ -15,8 +16,14 @@ from jobs.store import JobStore, job_from_document, stamped, with_fields
 log = logging.getLogger(__name__)
 
 
-async def fail_undelivered(store: JobStore, message: StageMessage) -> Job | None:
-    """Fail the job of a dead-lettered stage message if it still waits on it; the failed job."""
+async def fail_undelivered(
+    store: JobStore, message: StageMessage, published_at: datetime | None = None
+) -> Job | None:
+    """Fail the job of a dead-lettered stage message if it still waits on it; the failed job.
+
+    A message published before the stage was retried belongs to the failure the retry undid:
+    the retry published a message of its own, so this one is ignored.
+    """
     job_ref = store.job_ref(message.job_id)
     run_ref = store.run_ref(message.job_id, message.stage)
 
@@ -32,6 +39,9 @@ async def fail_undelivered(store: JobStore, message: StageMessage) -> Job | None
         run = (await run_ref.get(transaction=tx)).to_dict() or {}
         now = utcnow()
         if run.get("status") == RunStatus.DONE or lease_is_live(run, now):
+            return None
+        retried_at = run.get("retried_at")
+        if published_at is not None and retried_at is not None and published_at < retried_at:
             return None
         error = ErrorInfo(
             code="DELIVERY_FAILED",

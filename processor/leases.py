@@ -89,12 +89,14 @@ class Leases:
                 republish = _to_republish(job, index)
                 return Claim(ClaimOutcome.DONE, job=job, index=index, republish=republish)
             now = utcnow()
+            # A live lease first: the stage's holder ends a job cancelled meanwhile, not a
+            # duplicate message arriving while it runs.
+            if lease_is_live(run, now):
+                return Claim(ClaimOutcome.BUSY, job=job, index=index)
             if job.cancel_requested:
                 fields = transitions.job_cancelled(job, index, now)
                 tx.update(job_ref, stamped(fields))
                 return Claim(ClaimOutcome.CANCELLED, job=with_fields(job, fields), index=index)
-            if lease_is_live(run, now):
-                return Claim(ClaimOutcome.BUSY, job=job, index=index)
             attempts = int(run.get("attempts", 0))
             resuming = run.get("status") == RunStatus.CONTINUING
             if not resuming and attempts_left(run, self._settings.max_attempts) <= 0:
@@ -164,6 +166,8 @@ class Leases:
             if not self._holds(run, lease) or not job_snapshot.exists:
                 raise LeaseLost(f"{lease.job_id}/{lease.stage}")
             before = job_from_document(job_snapshot.to_dict() or {})
+            if before.status.terminal:  # ended while our lease had lapsed: that end stands
+                raise LeaseLost(f"{lease.job_id}/{lease.stage}")
             fields = job_update(before)
             tx.set(run_ref, run_fields, merge=True)
             tx.update(job_ref, stamped(fields))

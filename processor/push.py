@@ -146,6 +146,7 @@ async def dead_letter(envelope: Annotated[PushEnvelope, Body()], request: Reques
             ),
         ):
             runtime = _runtime(request)
-            if failed := await fail_undelivered(runtime.store, stage_message):
+            published_at = envelope.message.published_at()
+            if failed := await fail_undelivered(runtime.store, stage_message, published_at):
                 await job_ended(runtime, failed)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -24,6 +24,7 @@ from cachetools import TLRUCache
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from firebase_admin import auth
+from firebase_admin.exceptions import FirebaseError
 
 from jobs.errors import Forbidden, Unauthenticated, Unavailable
 from jobs.settings import Settings
@@ -114,6 +115,12 @@ class Authenticator:
             ) from None
         except (auth.InvalidIdTokenError, ValueError):
             raise _refused("The ID token is not valid for this service.", "TOKEN_INVALID") from None
+        except FirebaseError:
+            # The revocation lookup failed (permissions, quota, an outage): not the caller's fault.
+            log.warning("checking an ID token with Firebase Auth failed", exc_info=True)
+            raise Unavailable(
+                "Tokens cannot be verified right now; try again shortly.", code="AUTH_UNAVAILABLE"
+            ) from None
         return claims
 
 

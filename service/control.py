@@ -6,6 +6,7 @@ they cannot interleave badly with a processor claiming, finishing or failing the
 
 from __future__ import annotations
 
+import logging
 from enum import StrEnum
 
 from google.cloud import firestore
@@ -19,6 +20,8 @@ from jobs.publisher import StagePublisher
 from jobs.quotas import Quotas
 from jobs.runs import RunStatus, lease_is_live
 from jobs.store import JobStore, expired, job_from_document, stamped, with_fields
+
+log = logging.getLogger(__name__)
 
 
 class CancelOutcome(StrEnum):
@@ -103,6 +106,7 @@ async def retry_job(store: JobStore, publisher: StagePublisher, job_id: str, own
                 tx.update(ref, {
                     "status": RunStatus.RETRYING.value,
                     "retry_base": int(run.get("attempts", 0)),
+                    "retried_at": utcnow(),  # older messages of this stage are stale now
                     "updated_at": utcnow(),
                 })  # fmt: skip
         tx.update(job_ref, stamped(fields))
@@ -111,5 +115,11 @@ async def retry_job(store: JobStore, publisher: StagePublisher, job_id: str, own
     job: Job = await retry(store.client.transaction())
     assert job.stage is not None, "a failed job has a stage left to run"
     with tracing.job_span("retry", job.traceparent, job_id=job.job_id):
-        await publisher.publish(StageMessage(job_id=job.job_id, stage=job.stage))
+        try:
+            await publisher.publish(StageMessage(job_id=job.job_id, stage=job.stage))
+        except Exception:
+            # The job is queued again already; the sweeper publishes a queued job left waiting.
+            log.exception(
+                "publishing a retried job failed; the sweeper will", extra={"job_id": job_id}
+            )
     return job

@@ -190,10 +190,15 @@ def test_least_privilege_roles() -> None:
         for c in granted
         if c[:3] == ["gcloud", "projects", "add-iam-policy-binding"]
     }
-    # No runtime account holds a broad role on the whole project.
+    # No runtime account holds a broad role on the whole project; only the API reads users
+    # (the revocation check of every ID token).
+    runtime_roles = {"roles/datastore.user", "roles/cloudtrace.agent"}
     for account, role in project_roles:
-        if account != "longrun-deploy":
-            assert role in {"roles/datastore.user", "roles/cloudtrace.agent"}, (account, role)
+        if account == "longrun-api":
+            assert role in {*runtime_roles, "roles/firebaseauth.viewer"}, (account, role)
+        elif account != "longrun-deploy":
+            assert role in runtime_roles, (account, role)
+    assert ("longrun-api", "roles/firebaseauth.viewer") in project_roles
     secret = [c for c in granted if c[:3] == ["gcloud", "secrets", "add-iam-policy-binding"]]
     assert [(c[3], flags(c)["member"], flags(c)["role"]) for c in secret] == [
         (

@@ -19,6 +19,7 @@ from google.cloud import firestore
 
 from cli.identity import IdentityToolkit
 from deploy.local.ephemeral import Stack
+from deploy.local.processes import free_port
 from jobs.storage import Storage
 from tests.support import JobsWatcher, submit_diagnostic
 
@@ -239,3 +240,16 @@ def test_the_service_refuses_to_start_on_the_auth_emulator_unless_local() -> Non
     assert started.returncode != 0
     assert "refusing to start" in started.stderr
     assert "LONGRUN_LOCAL" in started.stderr
+
+
+def test_when_firebase_auth_cannot_be_reached_the_answer_is_503_not_500(
+    stack: Stack, make_stack: Any
+) -> None:
+    unreachable = f"127.0.0.1:{free_port()}"
+    cut_off: Stack = make_stack(FIREBASE_AUTH_EMULATOR_HOST=unreachable)
+
+    response = httpx.get(
+        f"{cut_off.api_url}/v1/jobs", headers=stack.auth_headers("carol"), timeout=60
+    )
+
+    assert_refused(response, 503, "AUTH_UNAVAILABLE")

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 import httpx
 from google.cloud import firestore
@@ -13,7 +16,9 @@ from tests.support import (
     JobsWatcher,
     body_completions,
     log_lines,
+    publish_by_hand,
     submit_diagnostic,
+    wait_for_claim,
     wait_until,
 )
 
@@ -118,3 +123,47 @@ def test_only_a_failed_job_can_be_retried(api: httpx.Client, jobs_watcher: JobsW
     assert response.status_code == 409
     assert response.json()["code"] == "JOB_NOT_FAILED"
     assert api.post("/v1/jobs/noSuchJob/retry").status_code == 404
+
+
+def test_a_duplicate_message_after_a_cancel_request_leaves_the_end_to_the_running_stage(
+    stack: Stack, api: httpx.Client, jobs_watcher: JobsWatcher
+) -> None:
+    # Units of 2 s: the stage notices the cancel at its next unit, well after the duplicate.
+    job_id = submit_diagnostic(api, stages=2, work_units=30, unit_seconds=2)
+    jobs_watcher.wait_for(job_id, lambda job: job.stages[0].progress > 0)
+
+    requested = api.post(f"/v1/jobs/{job_id}/cancel")
+    duplicate = publish_by_hand(stack, job_id, "step-1")
+    decision = wait_for_claim(stack, duplicate)
+    final = jobs_watcher.wait_terminal(job_id)
+
+    assert requested.status_code == 202
+    assert decision == "busy", "the stage's holder is alive: the duplicate waits"
+    assert final.status == JobStatus.CANCELLED
+    ends = [job for job in jobs_watcher.history(job_id) if job.status.terminal]
+    assert len({job.finished_at for job in ends}) == 1, "the job ended once"
+    wait_until(lambda: bool(log_lines(stack, job_id, "job finished")), "the job's end line")
+    assert len(log_lines(stack, job_id, "job finished")) == 1
+
+
+def test_a_dead_letter_older_than_a_retry_does_not_fail_the_retried_job(
+    stack: Stack, api: httpx.Client, jobs_watcher: JobsWatcher
+) -> None:
+    job_id = submit_diagnostic(api, stages=2, fail_stage=2, fail_attempts=1)
+    jobs_watcher.wait_terminal(job_id)
+    before_retry = datetime.now(UTC) - timedelta(seconds=1)
+    data = base64.b64encode(json.dumps({"job_id": job_id, "stage": "step-2"}).encode()).decode()
+    stale = {
+        "message": {"data": data, "messageId": "stale-1", "publishTime": before_retry.isoformat()},
+        "subscription": "projects/p/subscriptions/dead-letter",
+    }
+
+    retried = api.post(f"/v1/jobs/{job_id}/retry")
+    dead_letter = httpx.post(f"{stack.processor_url}/pubsub/dead-letter", json=stale, timeout=30)
+    version = retried.json()["version"]
+    final = jobs_watcher.wait_for(job_id, lambda job: job.status.terminal and job.version > version)
+
+    assert retried.status_code == 202
+    assert dead_letter.status_code == 204
+    assert final.status == JobStatus.SUCCEEDED, final.error
+    assert log_lines(stack, job_id, "dead-lettered stage message: job failed") == []
