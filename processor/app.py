@@ -63,8 +63,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_problem_handlers(app)
     tracing.instrument(app, settings, "longrun-processor")
     app.state.push_verifier = oidc.push_verifier(settings)
-    app.add_exception_handler(oidc.PushUnauthenticated, oidc.on_refused)
-    app.add_exception_handler(oidc.PushForbidden, oidc.on_refused)
 
     @app.exception_handler(RequestValidationError)
     async def not_an_envelope(_: Request, exc: Exception) -> JSONResponse:

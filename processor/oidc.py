@@ -22,11 +22,9 @@ import google.auth.transport.requests
 import requests
 from cachecontrol import CacheControl
 from fastapi import Request
-from fastapi.responses import JSONResponse
 from google.oauth2 import id_token
 
 from jobs.errors import LongrunError, Unavailable
-from jobs.problems import problem_response
 from jobs.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -36,8 +34,13 @@ _CLOCK_SKEW_SECONDS = 10
 
 
 class PushUnauthenticated(LongrunError):
+    """401, with the challenge RFC 6750 asks for."""
+
     code = "PUSH_UNAUTHENTICATED"
     http_status = 401
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message, code=code, headers={"WWW-Authenticate": "Bearer"})
 
 
 class PushForbidden(LongrunError):
@@ -134,10 +137,3 @@ async def require_push_token(request: Request) -> None:
     verifier: PushTokenVerifier | None = request.app.state.push_verifier
     if verifier is not None:
         await verifier.check(request.headers.get("authorization"))
-
-
-async def on_refused(_: Request, exc: Exception) -> JSONResponse:
-    """problem+json for a refused token; a 401 says which scheme to use (RFC 6750)."""
-    assert isinstance(exc, PushUnauthenticated | PushForbidden)
-    headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else None
-    return problem_response(exc.http_status, exc.code, exc.message, headers=headers)
