@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import base64
-import json
 import os
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,27 +11,9 @@ import pytest
 from google.cloud import firestore
 
 from cli.identity import IdentityToolkit
+from tests.support import unsigned_id_token
 
 RULES = Path(__file__).parents[2] / "deploy" / "firestore.rules"
-
-
-def id_token(uid: str, project: str) -> str:
-    """An unsigned Firebase ID token, which the emulator accepts as a client's."""
-    now = int(time.time())
-    claims = {
-        "sub": uid,
-        "user_id": uid,
-        "aud": project,
-        "iss": f"https://securetoken.google.com/{project}",
-        "iat": now,
-        "auth_time": now,
-        "exp": now + 3600,
-    }
-
-    def part(value: dict[str, object]) -> str:
-        return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
-
-    return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(claims)}."
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +37,7 @@ def sign_in(request: pytest.FixtureRequest) -> Callable[[str], tuple[str, Header
     emulator issued to real sign-ins, as the web page gets them."""
 
     def by_hand(name: str) -> tuple[str, Headers]:
-        token = id_token(name, os.environ["GOOGLE_CLOUD_PROJECT"])
+        token = unsigned_id_token(name)
         return name, {"Authorization": f"Bearer {token}"}
 
     def from_the_auth_emulator(name: str) -> tuple[str, Headers]:

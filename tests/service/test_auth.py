@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import json
 import os
 import subprocess
 import sys
@@ -21,31 +19,9 @@ from cli.identity import IdentityToolkit
 from deploy.local.ephemeral import Stack
 from deploy.local.processes import free_port
 from jobs.storage import Storage
-from tests.support import JobsWatcher, submit_diagnostic
+from tests.support import JobsWatcher, submit_diagnostic, unsigned_id_token
 
 PROBLEM = "application/problem+json"
-
-
-def unsigned_token(**claims: Any) -> str:
-    """A token shaped like a Firebase ID token with no signature, as the Auth emulator makes."""
-    project = os.environ["GOOGLE_CLOUD_PROJECT"]
-    now = int(time.time())
-    body = {
-        "sub": "someone",
-        "user_id": "someone",
-        "aud": project,
-        "iss": f"https://securetoken.google.com/{project}",
-        "iat": now,
-        "auth_time": now,
-        "exp": now + 3600,
-        "firebase": {"sign_in_provider": "password", "identities": {}},
-        **claims,
-    }
-
-    def part(value: dict[str, Any]) -> str:
-        return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
-
-    return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(body)}."
 
 
 @pytest.fixture
@@ -96,7 +72,7 @@ def test_an_expired_token_is_401(stack: Stack) -> None:
     toolkit = IdentityToolkit("emulator", os.environ["FIREBASE_AUTH_EMULATOR_HOST"])
     uid = toolkit.user("expired@example.com", "longrun-password").uid
     past = int(time.time()) - 7200
-    token = unsigned_token(sub=uid, user_id=uid, iat=past, auth_time=past, exp=past + 3600)
+    token = unsigned_id_token(uid, iat=past, auth_time=past, exp=past + 3600)
 
     response = httpx.get(
         f"{stack.api_url}/v1/jobs", headers={"Authorization": f"Bearer {token}"}, timeout=30
@@ -107,7 +83,9 @@ def test_an_expired_token_is_401(stack: Stack) -> None:
 
 
 def test_a_token_for_another_project_is_401(stack: Stack) -> None:
-    token = unsigned_token(aud="someone-elses-app", iss="https://securetoken.google.com/other")
+    token = unsigned_id_token(
+        "someone", aud="someone-elses-app", iss="https://securetoken.google.com/other"
+    )
 
     response = httpx.get(
         f"{stack.api_url}/v1/jobs", headers={"Authorization": f"Bearer {token}"}, timeout=30
