@@ -79,6 +79,7 @@ def _plan_diagnostic(params: DiagnosticInput) -> list[StageSpec]:
     return [
         StageSpec(
             name=f"step-{i}",
+            function="processor.pipelines.diagnostic:run_step",
             label=f"Diagnostic step {i} of {params.stages}",
             timeout_seconds=params.stage_timeout_seconds,
         )
@@ -92,6 +93,7 @@ DIAGNOSTIC = PipelineSpec(
     input_model=DiagnosticInput,
     plan=_plan_diagnostic,
     example_input={"stages": 3},
+    result="processor.pipelines.diagnostic:result",
     estimate=_estimate_diagnostic,
     default_max_cost_usd=0.50,
 )

@@ -46,15 +46,26 @@ class MediaInput(BaseModel):
         return value
 
 
+_STAGES = "processor.pipelines.media.stages"
 STAGES = [
-    StageSpec("fetch", "Downloading", weight=1.0, timeout_seconds=480),
-    StageSpec("probe", "Reading the media", weight=0.2, timeout_seconds=120),
-    StageSpec("audio", "Measuring loudness", weight=3.0, timeout_seconds=480),
-    StageSpec("scenes", "Finding scene cuts", weight=4.0, timeout_seconds=480),
-    StageSpec("chat", "Reading the chat", weight=0.5, timeout_seconds=240),
-    StageSpec("highlights", "Finding highlights", weight=0.3, timeout_seconds=120),
-    StageSpec("thumbnails", "Cutting thumbnails", weight=1.0, timeout_seconds=300),
-    StageSpec("report", "Writing the report", weight=0.5, timeout_seconds=120),
+    StageSpec(
+        "fetch",
+        "processor.pipelines.media.fetching:fetch",
+        "Downloading",
+        weight=1.0,
+        timeout_seconds=480,
+    ),
+    StageSpec("probe", f"{_STAGES}:probe", "Reading the media", weight=0.2, timeout_seconds=120),
+    StageSpec("audio", f"{_STAGES}:audio", "Measuring loudness", weight=3.0, timeout_seconds=480),
+    StageSpec("scenes", f"{_STAGES}:scenes", "Finding scene cuts", weight=4.0, timeout_seconds=480),
+    StageSpec("chat", f"{_STAGES}:chat", "Reading the chat", weight=0.5, timeout_seconds=240),
+    StageSpec(
+        "highlights", f"{_STAGES}:highlights", "Finding highlights", weight=0.3, timeout_seconds=120
+    ),
+    StageSpec(
+        "thumbnails", f"{_STAGES}:thumbnails", "Cutting thumbnails", weight=1.0, timeout_seconds=300
+    ),
+    StageSpec("report", f"{_STAGES}:report", "Writing the report", weight=0.5, timeout_seconds=120),
 ]
 
 
@@ -75,6 +86,7 @@ MEDIA_ANALYSIS = PipelineSpec(
     input_model=MediaInput,
     plan=lambda _params: list(STAGES),
     example_input={"source": "https://example.com/vod.mp4"},
+    result=f"{_STAGES}:result",
     uploads=_uploads,
     estimate=lambda _params, usd_per_second: MEDIA_ESTIMATE_SECONDS * usd_per_second,
     default_max_cost_usd=2.00,

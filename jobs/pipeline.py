@@ -1,4 +1,10 @@
-"""What a pipeline is, as both services see it: its input model and the stages an input plans."""
+"""What a pipeline is, as both services see it: its input model, the stages an input plans, and
+where each stage's function lives.
+
+A pipeline is declared once, here: each stage names its function as "module:function", so the
+API plans jobs without importing any stage code (media decoders and all), and the processor
+imports exactly those functions, checking them all when it starts (processor.pipelines).
+"""
 
 from __future__ import annotations
 
@@ -13,9 +19,11 @@ from jobs.models import StageState
 
 @dataclass(frozen=True)
 class StageSpec:
-    """A stage as planned: its name, the label a UI shows, its share of progress, its limit."""
+    """A stage as planned: its name, the function that runs it ("module:function"), the label a
+    UI shows, its share of progress, its limit."""
 
     name: str
+    function: str
     label: str
     weight: float = 1.0
     timeout_seconds: float = 540.0
@@ -33,6 +41,8 @@ class PipelineSpec:
     input_model: type[BaseModel]
     plan: Callable[[Any], list[StageSpec]]
     example_input: dict[str, Any]
+    # "module:function" turning the stages' outputs (by stage name) into the job's result.
+    result: str
     # Upload ids the input refers to; the API checks they exist and belong to the caller.
     uploads: Callable[[Any], list[str]] = lambda _params: []
     # What a job is expected to cost in USD, from its input and the price of a second of
@@ -48,3 +58,8 @@ class PipelineSpec:
     def example_stages(self) -> list[StageSpec]:
         """The stages planned for an example input, for listings."""
         return self.plan(self.input_model.model_validate(self.example_input))
+
+    def stage_spec(self, job_input: dict[str, Any], stage: str) -> StageSpec | None:
+        """The named stage as this job's input plans it; None if the plan has no such stage."""
+        planned = self.plan(self.input_model.model_validate(job_input))
+        return next((spec for spec in planned if spec.name == stage), None)

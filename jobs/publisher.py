@@ -72,9 +72,25 @@ class StagePublisher:
             )
         return message_id
 
+    async def publish_stage(self, job_id: str, stage: str) -> str:
+        """Publish the message that runs `stage` of the job."""
+        return await self.publish(StageMessage(job_id=job_id, stage=stage))
+
     async def ping(self) -> None:
         """Prove Pub/Sub answers and the topic exists."""
         await self._client.get_topic(topic=self._topic, timeout=5)
 
     async def close(self) -> None:
         await self._client.transport.close()  # type: ignore[no-untyped-call]
+
+
+async def publish_or_defer(publisher: StagePublisher, job_id: str, stage: str) -> None:
+    """Publish a stage of a job whose documents already say it is due; if the publish fails,
+    log it and leave it to the sweeper, which re-publishes stages nobody picked up."""
+    try:
+        await publisher.publish_stage(job_id, stage)
+    except Exception:
+        log.exception(
+            "publishing a stage failed; the sweeper will publish it",
+            extra={"job_id": job_id, "stage": stage},
+        )

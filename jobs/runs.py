@@ -1,16 +1,20 @@
 """The internal run document of one stage, `jobs/{id}/runs/{stage}`: lease, attempts, output.
 
 Clients never read it (the security rules close it), and lease heartbeats written here never
-wake the listeners on the job document.
+wake the listeners on the job document. Every change is a method that returns a new `Run`; the
+store (jobs.store) writes what changed.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from jobs.models import ErrorInfo, utcnow
+from pydantic import BaseModel, ConfigDict
+
+from jobs.models import ErrorInfo
 
 
 class RunStatus(StrEnum):
@@ -22,48 +26,116 @@ class RunStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
-def lease_is_live(run: dict[str, Any], now: datetime) -> bool:
-    """Whether someone holds the stage's lease right now."""
-    expires = run.get("lease_expires_at")
-    return bool(run.get("lease_owner")) and expires is not None and expires > now
+@dataclass(frozen=True)
+class Lease:
+    """One claim of one stage: `lease_id` tells this claim from every other, even our own."""
+
+    job_id: str
+    stage: str
+    owner: str  # the processor instance holding it
+    lease_id: str
+    attempt: int
+    final_attempt: int  # a transient failure of this attempt fails the job
 
 
-def attempts_left(run: dict[str, Any], max_attempts: int) -> int:
-    """Attempts a stage may still make; a retry of its job gives it a fresh allowance."""
-    used = int(run.get("attempts", 0)) - int(run.get("retry_base", 0))
-    return max_attempts - used
+class Run(BaseModel):
+    """`jobs/{job_id}/runs/{stage}`; a stage never claimed reads as `Run()` (status None)."""
 
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
-def released(status: RunStatus, **fields: Any) -> dict[str, Any]:
-    """Run fields that end a lease with the given status."""
-    return {
-        "status": status.value,
-        "lease_owner": None,
-        "lease_id": None,
-        "lease_expires_at": None,
-        "updated_at": utcnow(),
-        **fields,
-    }
+    status: RunStatus | None = None
+    lease_owner: str | None = None
+    lease_id: str | None = None
+    lease_expires_at: datetime | None = None
+    attempts: int = 0
+    deliveries: int = 0
+    # `attempts` when the job was last retried: each retry gives the stage a fresh allowance.
+    retry_base: int = 0
+    retried_at: datetime | None = None  # messages published before this are stale
+    cursor: Any = None
+    output: Any = None
+    last_error: ErrorInfo | None = None
+    started_at: datetime | None = None
+    updated_at: datetime | None = None
+    finished_at: datetime | None = None
+    expire_at: datetime | None = None  # Firestore's TTL does not delete subcollections with jobs
 
+    @property
+    def done(self) -> bool:
+        return self.status == RunStatus.DONE
 
-def done_fields(output: Any) -> dict[str, Any]:
-    return released(RunStatus.DONE, output=output, finished_at=utcnow(), cursor=None)
+    def is_live(self, now: datetime) -> bool:
+        """Whether someone holds the stage's lease right now."""
+        expires = self.lease_expires_at
+        return bool(self.lease_owner) and expires is not None and expires > now
 
+    def held_by(self, lease: Lease) -> bool:
+        """Whether `lease` is still the stage's lease (not lost to another claim)."""
+        return (
+            self.status == RunStatus.RUNNING
+            and self.lease_owner == lease.owner
+            and self.lease_id == lease.lease_id
+        )
 
-def failed_fields(error: ErrorInfo) -> dict[str, Any]:
-    return released(RunStatus.FAILED, last_error=error.model_dump(), finished_at=utcnow())
+    def attempts_left(self, max_attempts: int) -> int:
+        """Attempts the stage may still make; a retry of its job gives it a fresh allowance."""
+        return max_attempts - (self.attempts - self.retry_base)
 
+    def leased(self, lease: Lease, now: datetime, seconds: float, expire_at: datetime) -> Run:
+        """The run once `lease` took it, for `seconds` from `now`."""
+        return self._with(
+            status=RunStatus.RUNNING,
+            lease_owner=lease.owner,
+            lease_id=lease.lease_id,
+            lease_expires_at=now + timedelta(seconds=seconds),
+            attempts=lease.attempt,
+            deliveries=self.deliveries + 1,
+            started_at=self.started_at or now,
+            updated_at=now,
+            expire_at=expire_at,
+        )
 
-def cancelled_fields() -> dict[str, Any]:
-    return released(RunStatus.CANCELLED, finished_at=utcnow())
+    def extended(self, now: datetime, seconds: float) -> Run:
+        """A heartbeat: the lease holds `seconds` from `now`."""
+        return self._with(lease_expires_at=now + timedelta(seconds=seconds))
 
+    def checkpointed(self, cursor: Any, now: datetime) -> Run:
+        return self._with(cursor=cursor, updated_at=now)
 
-def retry_fields(error: ErrorInfo) -> dict[str, Any]:
-    return released(RunStatus.RETRYING, last_error=error.model_dump())
+    def released(self, status: RunStatus, now: datetime, **changes: Any) -> Run:
+        """The run once its lease ends with `status`."""
+        return self._with(
+            status=status,
+            lease_owner=None,
+            lease_id=None,
+            lease_expires_at=None,
+            updated_at=now,
+            **changes,
+        )
 
+    def succeeded(self, output: Any, now: datetime) -> Run:
+        return self.released(RunStatus.DONE, now, output=output, finished_at=now, cursor=None)
 
-def continuing_fields() -> dict[str, Any]:
-    return released(RunStatus.CONTINUING)
+    def failed(self, error: ErrorInfo, now: datetime) -> Run:
+        return self.released(RunStatus.FAILED, now, last_error=error, finished_at=now)
+
+    def cancelled(self, now: datetime) -> Run:
+        return self.released(RunStatus.CANCELLED, now, finished_at=now)
+
+    def retrying(self, error: ErrorInfo, now: datetime) -> Run:
+        return self.released(RunStatus.RETRYING, now, last_error=error)
+
+    def continuing(self, now: datetime) -> Run:
+        return self.released(RunStatus.CONTINUING, now)
+
+    def retried(self, now: datetime) -> Run:
+        """The user retried the job: a fresh allowance, and older messages become stale."""
+        return self._with(
+            status=RunStatus.RETRYING, retry_base=self.attempts, retried_at=now, updated_at=now
+        )
+
+    def _with(self, **changes: Any) -> Run:
+        return self.model_copy(update=changes)
 
 
 def exhausted_error(stage: str, attempts: int, last_error: str | None = None) -> ErrorInfo:

@@ -3,18 +3,43 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
+from google.api_core.exceptions import FailedPrecondition
 from google.cloud import firestore
 from google.cloud.firestore import FieldFilter
 
 from jobs.errors import InvalidRequest
-from jobs.models import Job, JobStatus, is_job_id, utcnow
+from jobs.models import Job, JobStatus, WebhookStatus, is_job_id, utcnow
+from jobs.runs import Run
 from jobs.settings import Settings
 from jobs.uploads import Upload
 
 RUNS = "runs"
+# Bounds what one named query returns; callers that sweep find the rest on their next pass.
+QUERY_BATCH = 500
+# Attempts at a preconditioned write of a run before giving up to the caller's retry.
+_RUN_WRITE_ATTEMPTS = 5
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Decision(Generic[T]):
+    """What a decision function answers, and the documents as they should read after it."""
+
+    value: T
+    job: Job | None = None  # the job as it should be written; None leaves it as it is
+    runs: Mapping[str, Run] = field(default_factory=dict)  # stage → its run as it should be
+
+
+# The runs a decision needs: known names, or a function of the job that names them.
+RunNames = Iterable[str] | Callable[[Job], Iterable[str]]
+# A decision: given the job (None if there is none) and the runs it asked for, what to write.
+Decide = Callable[[Job | None, Mapping[str, Run]], Decision[T]]
 
 
 def firestore_client(settings: Settings) -> firestore.AsyncClient:
@@ -31,9 +56,21 @@ def job_from_document(data: dict[str, Any]) -> Job:
     return Job.model_validate(data)
 
 
-def with_fields(job: Job, fields: dict[str, Any]) -> Job:
-    """The job as its document reads once `fields` (a transition's) are written to it."""
-    return job_from_document({**job_to_document(job), **fields})
+def _changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """The top-level fields of `after` that differ from `before`."""
+    return {name: value for name, value in after.items() if before.get(name) != value}
+
+
+def job_changes(before: Job, after: Job) -> dict[str, Any]:
+    """The fields to write to turn `before` into `after` (the store stamps version and time)."""
+    changes = _changes(job_to_document(before), job_to_document(after))
+    changes.pop("version", None)
+    changes.pop("updated_at", None)
+    return changes
+
+
+def run_to_document(run: Run) -> dict[str, Any]:
+    return run.model_dump(mode="python")
 
 
 def expired(expire_at: datetime) -> bool:
@@ -83,6 +120,109 @@ class JobStore:
         """Update some fields of a job document, bumping its version."""
         await self.job_ref(job_id).update(stamped(fields))
 
+    async def write_progress(self, before: Job, after: Job) -> None:
+        """A running stage's coalesced progress: what changed, without a transaction (only the
+        lease holder writes a stage's progress, and its end is written after its last one)."""
+        changes = job_changes(before, after)
+        if changes:
+            await self.update(after.job_id, changes)
+
+    async def decide(self, job_id: str, decide: Decide[T], *, runs: RunNames = ()) -> T:
+        """Change a job and its runs in one transaction, as `decide` says.
+
+        `runs` names the runs `decide` needs: a list (read together with the job), or a
+        function of the job (read after it). A missing job is given to `decide` as None, and
+        then nothing may be written. Firestore retries the transaction on contention, so
+        `decide` must be pure: it may be called more than once.
+        """
+        job_ref = self.job_ref(job_id)
+
+        @firestore.async_transactional
+        async def attempt(tx: firestore.AsyncTransaction) -> T:
+            known = [] if callable(runs) else list(runs)
+            refs = [job_ref, *(self.run_ref(job_id, stage) for stage in known)]
+            snapshots = {s.reference.path: s async for s in self._read(refs, tx)}
+            job_snapshot = snapshots[job_ref.path]
+            if not job_snapshot.exists:
+                decision = decide(None, {})
+                assert decision.job is None, "there is no job to write to"
+                assert not decision.runs, "runs belong to a job"
+                return decision.value
+            job = job_from_document(job_snapshot.to_dict() or {})
+            if callable(runs):
+                later = [self.run_ref(job_id, stage) for stage in runs(job)]
+                snapshots.update({s.reference.path: s async for s in self._read(later, tx)})
+            read = {
+                snapshot.reference.id: snapshot
+                for path, snapshot in snapshots.items()
+                if path != job_ref.path
+            }
+            current = {stage: Run.model_validate(s.to_dict() or {}) for stage, s in read.items()}
+            decision = decide(job, current)
+            if decision.job is not None and (changes := job_changes(job, decision.job)):
+                tx.update(job_ref, stamped(changes))
+            for stage, run in decision.runs.items():
+                _write_run(tx, self.run_ref(job_id, stage), read.get(stage), run)
+            return decision.value
+
+        value: T = await attempt(self.client.transaction())
+        return value
+
+    def _read(
+        self, refs: list[firestore.AsyncDocumentReference], tx: firestore.AsyncTransaction
+    ) -> AsyncIterator[Any]:
+        # One batched read inside the transaction (AsyncTransaction.get_all awaits an async
+        # generator and fails, in google-cloud-firestore 2.x; the client's own works).
+        snapshots: AsyncIterator[Any] = self.client.get_all(refs, transaction=tx)
+        return snapshots
+
+    async def decide_run(self, job_id: str, stage: str, decide: Callable[[Run], Decision[T]]) -> T:
+        """Change one run as `decide` says, with a write preconditioned on the run as read
+        (cheaper than a transaction: one read and one write); read again if it changed."""
+        ref = self.run_ref(job_id, stage)
+        for _ in range(_RUN_WRITE_ATTEMPTS - 1):
+            snapshot = await ref.get()
+            decision = decide(Run.model_validate(snapshot.to_dict() or {}))
+            run = decision.runs.get(stage)
+            if run is None or not snapshot.exists:
+                assert run is None, "a run is created by a claim, not by decide_run"
+                return decision.value
+            changes = _changes(snapshot.to_dict() or {}, run_to_document(run))
+            if not changes:
+                return decision.value
+            try:
+                option = self.client.write_option(last_update_time=snapshot.update_time)
+                await ref.update(changes, option=option)
+            except FailedPrecondition:
+                continue  # written meanwhile: decide again on what is there now
+            return decision.value
+        raise RuntimeError(f"run {job_id}/{stage} kept changing under a preconditioned write")
+
+    async def get_run(self, job_id: str, stage: str) -> Run | None:
+        snapshot = await self.run_ref(job_id, stage).get()
+        return Run.model_validate(snapshot.to_dict() or {}) if snapshot.exists else None
+
+    async def cancel_requested(self, job_id: str) -> bool:
+        """Whether the job's owner has asked to cancel it (one field read)."""
+        snapshot = await self.job_ref(job_id).get(field_paths=["cancel_requested"])
+        return bool(snapshot.exists and snapshot.get("cancel_requested"))
+
+    async def jobs_untouched_since(self, status: JobStatus, before: datetime) -> list[Job]:
+        """Jobs in `status` whose document has not changed since `before` (for the sweeper)."""
+        query = (
+            self.jobs.where(filter=FieldFilter("status", "==", status.value))
+            .where(filter=FieldFilter("updated_at", "<", before))
+            .limit(QUERY_BATCH)
+        )
+        return [job_from_document(s.to_dict() or {}) async for s in query.stream()]
+
+    async def jobs_with_pending_webhooks(self) -> list[Job]:
+        """Jobs whose webhook is still to be delivered (for the sweeper)."""
+        query = self.jobs.where(
+            filter=FieldFilter("webhook.status", "==", WebhookStatus.PENDING.value)
+        ).limit(QUERY_BATCH)
+        return [job_from_document(s.to_dict() or {}) async for s in query.stream()]
+
     async def list_jobs(
         self, owner: str, status: JobStatus | None, limit: int, cursor: str | None
     ) -> tuple[list[Job], str | None]:
@@ -130,6 +270,20 @@ class JobStore:
     async def ping(self) -> None:
         """One cheap read, to prove Firestore answers."""
         await self.job_ref("_readyz").get()
+
+
+def _write_run(
+    tx: firestore.AsyncTransaction,
+    ref: firestore.AsyncDocumentReference,
+    before: Any,
+    run: Run,
+) -> None:
+    """Create the run document, or update the fields of it that change."""
+    document = run_to_document(run)
+    if before is None or not before.exists:
+        tx.set(ref, document)
+    elif changes := _changes(before.to_dict() or {}, document):
+        tx.update(ref, changes)
 
 
 def _encode_cursor(job_id: str) -> str:

@@ -27,7 +27,6 @@ from jobs.models import (
     JobId,
     JobStatus,
     StageStatus,
-    WebhookDelivery,
 )
 from jobs.sources import SourceNotAllowed, check_url_without_network
 
@@ -130,14 +129,6 @@ def signature(secret: str, timestamp: int, body: bytes) -> str:
     signed = f"{timestamp}.".encode() + body
     digest = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
     return f"t={timestamp},v1={digest}"
-
-
-def webhook_pending(job: Job) -> dict[str, Any]:
-    """Job fields a terminal transition adds: a webhook to deliver, if the job has a callback."""
-    if job.callback_url is None:
-        return {}
-    job.webhook = WebhookDelivery()
-    return {"webhook": job.webhook.model_dump()}
 
 
 class WebhookMessage(BaseModel):

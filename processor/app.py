@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from jobs import tracing
+from jobs.catalog import PIPELINES
 from jobs.errors import Unavailable
 from jobs.logs import configure_logging
 from jobs.problems import install_problem_handlers, problem_response
@@ -21,9 +22,8 @@ from jobs.publisher import StagePublisher
 from jobs.settings import Settings
 from jobs.storage import Storage
 from jobs.store import JobStore, firestore_client
-from processor import oidc, push, tasks
+from processor import oidc, pipelines, push, tasks
 from processor.leases import Leases
-from processor.pipelines import implementations
 from processor.runtime import Runtime
 
 # Cloud Run allows 10 s after SIGTERM; uvicorn's grace period takes most, releases get the rest.
@@ -39,6 +39,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the processor app; clients are made in its lifespan."""
     settings = settings or Settings()
     configure_logging(settings.log_level, settings.project_id)
+    functions = pipelines.load(PIPELINES.values())  # refuse to start over a missing stage
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -51,7 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             publisher=publisher,
             storage=Storage(settings),
             leases=Leases(store, settings, owner=instance_name()),
-            pipelines=implementations(),
+            functions=functions,
         )
         try:
             yield

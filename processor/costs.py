@@ -16,7 +16,6 @@ import math
 import re
 import threading
 import time
-from typing import Any
 
 from jobs.budget import usd
 from jobs.errors import BudgetExceeded
@@ -72,12 +71,11 @@ class CostLedger:
                 f"The job has spent {usd(spent)}, over its budget of {usd(self._budget)}."
             )
 
-    def charge(self, job: Job, index: int) -> dict[str, Any]:
-        """Put the stage's costs on `job` (as last read) and return the job's total to write.
-
-        The stage's entry is written by the caller with the rest of the `stages` list."""
+    def charged(self, job: Job, index: int) -> Job:
+        """`job` (as last read) with the stage's costs so far, and the job's total, on it."""
+        job = job.model_copy(deep=True)
         stage = job.stages[index]
         stage.costs = self.stage_costs()
         stage.cost_usd = sum(stage.costs.values())
         job.cost_usd = sum(s.cost_usd for s in job.stages)
-        return {"cost_usd": job.cost_usd}
+        return job

@@ -4,57 +4,53 @@ was only a duplicate (the stage is done, or someone is running it) or the job al
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from datetime import datetime
-
-from google.cloud import firestore
 
 from jobs import transitions
 from jobs.models import ErrorInfo, Job, StageMessage, utcnow
-from jobs.runs import RunStatus, failed_fields, lease_is_live
-from jobs.store import JobStore, job_from_document, stamped, with_fields
+from jobs.runs import Run
+from jobs.store import Decision, JobStore
 
 log = logging.getLogger(__name__)
+
+
+def decide_undelivered(
+    job: Job | None, run: Run, message: StageMessage, published_at: datetime | None
+) -> Decision[Job | None]:
+    """Fail the job of a dead-lettered stage message if it still waits on it.
+
+    A message published before the stage was retried belongs to the failure the retry undid:
+    the retry published a message of its own, so this one is ignored.
+    """
+    index = job.stage_index(message.stage) if job is not None else None
+    if job is None or index is None or job.status.terminal:
+        return Decision(None)
+    now = utcnow()
+    if run.done or run.is_live(now):
+        return Decision(None)
+    if published_at is not None and run.retried_at is not None and published_at < run.retried_at:
+        return Decision(None)
+    error = ErrorInfo(
+        code="DELIVERY_FAILED",
+        message="The stage could not be delivered to a processor; Pub/Sub gave up on it.",
+        retryable=True,
+        stage=message.stage,
+    )
+    failed = transitions.stage_failed(job, index, error, now)
+    ended = run.failed(error, now).model_copy(update={"expire_at": job.expire_at})
+    return Decision(failed, job=failed, runs={message.stage: ended})
 
 
 async def fail_undelivered(
     store: JobStore, message: StageMessage, published_at: datetime | None = None
 ) -> Job | None:
-    """Fail the job of a dead-lettered stage message if it still waits on it; the failed job.
+    """See `decide_undelivered`; the failed job, if this message failed it."""
 
-    A message published before the stage was retried belongs to the failure the retry undid:
-    the retry published a message of its own, so this one is ignored.
-    """
-    job_ref = store.job_ref(message.job_id)
-    run_ref = store.run_ref(message.job_id, message.stage)
+    def decide(job: Job | None, runs: Mapping[str, Run]) -> Decision[Job | None]:
+        return decide_undelivered(job, runs.get(message.stage, Run()), message, published_at)
 
-    @firestore.async_transactional
-    async def fail(tx: firestore.AsyncTransaction) -> Job | None:
-        snapshot = await job_ref.get(transaction=tx)
-        if not snapshot.exists:
-            return None
-        job = job_from_document(snapshot.to_dict() or {})
-        index = job.stage_index(message.stage)
-        if index is None or job.status.terminal:
-            return None
-        run = (await run_ref.get(transaction=tx)).to_dict() or {}
-        now = utcnow()
-        if run.get("status") == RunStatus.DONE or lease_is_live(run, now):
-            return None
-        retried_at = run.get("retried_at")
-        if published_at is not None and retried_at is not None and published_at < retried_at:
-            return None
-        error = ErrorInfo(
-            code="DELIVERY_FAILED",
-            message="The stage could not be delivered to a processor; Pub/Sub gave up on it.",
-            retryable=True,
-            stage=message.stage,
-        )
-        fields = transitions.stage_failed(job, index, error, now)
-        tx.update(job_ref, stamped(fields))
-        tx.set(run_ref, {**failed_fields(error), "expire_at": job.expire_at}, merge=True)
-        return with_fields(job, fields)
-
-    failed_job: Job | None = await fail(store.client.transaction())
+    failed_job = await store.decide(message.job_id, decide, runs=[message.stage])
     log.warning(
         "dead-lettered stage message: %s",
         "job failed" if failed_job else "ignored",

@@ -10,7 +10,7 @@ from datetime import datetime
 from jobs import metric_logs
 from jobs.metric_logs import StageOutcome
 from jobs.models import utcnow
-from processor.leases import Lease
+from jobs.runs import Lease
 
 
 @dataclass(frozen=True)

@@ -1,25 +1,21 @@
-"""Stage leases: who may run a stage now, claimed and released in Firestore transactions.
-
-Every transaction here also writes the job document's matching transition, so the lease and what
+"""Stage leases: who may run a stage now. Each claim, heartbeat and release is a decision on the
+job and run documents that the store (jobs.store) writes atomically, so the lease and what
 clients see never disagree.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
-from google.cloud import firestore
-
 from jobs import transitions
 from jobs.models import Job, StageStatus, utcnow
-from jobs.runs import RunStatus, attempts_left, exhausted_error, lease_is_live, released
+from jobs.runs import Lease, Run, RunStatus, exhausted_error
 from jobs.settings import Settings
-from jobs.store import JobStore, job_from_document, stamped, with_fields
+from jobs.store import Decision, JobStore
 
 
 class ClaimOutcome(StrEnum):
@@ -32,21 +28,10 @@ class ClaimOutcome(StrEnum):
     EXHAUSTED = "exhausted"  # no attempts left; this claim failed the job
 
 
-@dataclass(frozen=True)
-class Lease:
-    """One claim of one stage: `lease_id` tells this claim from every other, even our own."""
-
-    job_id: str
-    stage: str
-    lease_id: str
-    attempt: int
-    final_attempt: int  # a transient failure of this attempt fails the job
-
-
 @dataclass
 class Claim:
     outcome: ClaimOutcome
-    job: Job | None = None
+    job: Job | None = None  # as written by the claim
     index: int = 0
     lease: Lease | None = None
     cursor: Any = None
@@ -57,7 +42,69 @@ class LeaseLost(Exception):
     """Our lease expired and someone else took the stage; our result must be thrown away."""
 
 
-JobUpdate = Callable[[Job], dict[str, Any]]
+# A stage's end: given the job as it is now, the job as it should be written.
+JobUpdate = Callable[[Job], Job]
+
+
+def decide_claim(
+    job: Job | None, run: Run, stage: str, owner: str, settings: Settings
+) -> Decision[Claim]:
+    """What a delivery of (job, stage) should do, and what it writes."""
+    index = job.stage_index(stage) if job is not None else None
+    if job is None or index is None:
+        return Decision(Claim(ClaimOutcome.GONE))
+    if job.status.terminal:
+        return Decision(Claim(ClaimOutcome.TERMINAL, job=job, index=index))
+    if run.done:
+        republish = _to_republish(job, index)
+        return Decision(Claim(ClaimOutcome.DONE, job=job, index=index, republish=republish))
+    now = utcnow()
+    # A live lease first: the stage's holder ends a job cancelled meanwhile, not a duplicate
+    # message arriving while it runs.
+    if run.is_live(now):
+        return Decision(Claim(ClaimOutcome.BUSY, job=job, index=index))
+    if job.cancel_requested:
+        cancelled = transitions.job_cancelled(job, index, now)
+        return Decision(Claim(ClaimOutcome.CANCELLED, job=cancelled, index=index), job=cancelled)
+    resuming = run.status == RunStatus.CONTINUING
+    if not resuming and run.attempts_left(settings.max_attempts) <= 0:
+        last = run.last_error.message if run.last_error else None
+        error = exhausted_error(stage, run.attempts, last)
+        failed = transitions.stage_failed(job, index, error, now)
+        released = run.released(RunStatus.FAILED, now, expire_at=job.expire_at)
+        claim = Claim(ClaimOutcome.EXHAUSTED, job=failed, index=index)
+        return Decision(claim, job=failed, runs={stage: released})
+    attempt = run.attempts if resuming else run.attempts + 1
+    final = run.retry_base + settings.max_attempts
+    lease = Lease(job.job_id, stage, owner, uuid.uuid4().hex, attempt, final)
+    started = transitions.stage_started(job, index, attempt, now, resumed=resuming)
+    leased = run.leased(lease, now, settings.lease_seconds, job.expire_at)
+    claim = Claim(ClaimOutcome.CLAIMED, job=started, index=index, lease=lease, cursor=run.cursor)
+    return Decision(claim, job=started, runs={stage: leased})
+
+
+def decide_finish(
+    job: Job | None, run: Run, lease: Lease, ended: Run, update: JobUpdate
+) -> Decision[Job]:
+    """End our lease with the run as `ended` and the job as `update` makes it."""
+    if job is None or not run.held_by(lease):
+        raise LeaseLost(f"{lease.job_id}/{lease.stage}")
+    if job.status.terminal:  # ended while our lease had lapsed: that end stands
+        raise LeaseLost(f"{lease.job_id}/{lease.stage}")
+    after = update(job)
+    return Decision(after, job=after, runs={lease.stage: ended})
+
+
+def decide_heartbeat(run: Run, lease: Lease, seconds: float) -> Decision[bool]:
+    if not run.held_by(lease):
+        return Decision(False)
+    return Decision(True, runs={lease.stage: run.extended(utcnow(), seconds)})
+
+
+def decide_checkpoint(run: Run, lease: Lease, cursor: Any) -> Decision[None]:
+    if not run.held_by(lease):
+        raise LeaseLost(f"{lease.job_id}/{lease.stage}")
+    return Decision(None, runs={lease.stage: run.checkpointed(cursor, utcnow())})
 
 
 class Leases:
@@ -70,130 +117,34 @@ class Leases:
 
     async def claim(self, job_id: str, stage: str) -> Claim:
         """Decide, atomically, what this delivery of (job, stage) should do."""
-        job_ref = self._store.job_ref(job_id)
-        run_ref = self._store.run_ref(job_id, stage)
 
-        @firestore.async_transactional
-        async def attempt_claim(tx: firestore.AsyncTransaction) -> Claim:
-            job_snapshot = await job_ref.get(transaction=tx)
-            if not job_snapshot.exists:
-                return Claim(ClaimOutcome.GONE)
-            job = job_from_document(job_snapshot.to_dict() or {})
-            index = job.stage_index(stage)
-            if index is None:
-                return Claim(ClaimOutcome.GONE)
-            if job.status.terminal:
-                return Claim(ClaimOutcome.TERMINAL, job=job, index=index)
-            run = (await run_ref.get(transaction=tx)).to_dict() or {}
-            if run.get("status") == RunStatus.DONE:
-                republish = _to_republish(job, index)
-                return Claim(ClaimOutcome.DONE, job=job, index=index, republish=republish)
-            now = utcnow()
-            # A live lease first: the stage's holder ends a job cancelled meanwhile, not a
-            # duplicate message arriving while it runs.
-            if lease_is_live(run, now):
-                return Claim(ClaimOutcome.BUSY, job=job, index=index)
-            if job.cancel_requested:
-                fields = transitions.job_cancelled(job, index, now)
-                tx.update(job_ref, stamped(fields))
-                return Claim(ClaimOutcome.CANCELLED, job=with_fields(job, fields), index=index)
-            attempts = int(run.get("attempts", 0))
-            resuming = run.get("status") == RunStatus.CONTINUING
-            if not resuming and attempts_left(run, self._settings.max_attempts) <= 0:
-                error = exhausted_error(stage, attempts)
-                fields = transitions.stage_failed(job, index, error, now)
-                tx.update(job_ref, stamped(fields))
-                tx.set(run_ref, released(RunStatus.FAILED, expire_at=job.expire_at), merge=True)
-                return Claim(ClaimOutcome.EXHAUSTED, job=with_fields(job, fields), index=index)
-            attempt = attempts if resuming else attempts + 1
-            final = int(run.get("retry_base", 0)) + self._settings.max_attempts
-            lease = Lease(job_id, stage, uuid.uuid4().hex, attempt, final)
-            tx.set(run_ref, self._lease_fields(run, lease, now, job.expire_at), merge=True)
-            started = transitions.stage_started(job, index, attempt, now, resumed=resuming)
-            tx.update(job_ref, stamped(started))
-            return Claim(
-                ClaimOutcome.CLAIMED, job=job, index=index, lease=lease, cursor=run.get("cursor")
-            )
+        def decide(job: Job | None, runs: Mapping[str, Run]) -> Decision[Claim]:
+            return decide_claim(job, runs.get(stage, Run()), stage, self.owner, self._settings)
 
-        claim: Claim = await attempt_claim(self._store.client.transaction())
-        return claim
-
-    def _lease_fields(
-        self, run: dict[str, Any], lease: Lease, now: Any, expire_at: Any
-    ) -> dict[str, Any]:
-        return {
-            "status": RunStatus.RUNNING.value,
-            "lease_owner": self.owner,
-            "lease_id": lease.lease_id,
-            "lease_expires_at": now + timedelta(seconds=self._settings.lease_seconds),
-            "attempts": lease.attempt,
-            "deliveries": int(run.get("deliveries", 0)) + 1,
-            "started_at": run.get("started_at") or now,
-            "updated_at": now,
-            "expire_at": expire_at,  # Firestore's TTL does not delete subcollections with the job
-        }
+        return await self._store.decide(job_id, decide, runs=[stage])
 
     async def heartbeat(self, lease: Lease) -> bool:
         """Extend our lease; False once it is no longer ours."""
-        run_ref = self._store.run_ref(lease.job_id, lease.stage)
+        seconds = self._settings.lease_seconds
+        return await self._store.decide_run(
+            lease.job_id, lease.stage, lambda run: decide_heartbeat(run, lease, seconds)
+        )
 
-        @firestore.async_transactional
-        async def extend(tx: firestore.AsyncTransaction) -> bool:
-            run = (await run_ref.get(transaction=tx)).to_dict() or {}
-            if not self._holds(run, lease):
-                return False
-            expires = utcnow() + timedelta(seconds=self._settings.lease_seconds)
-            tx.update(run_ref, {"lease_expires_at": expires})
-            return True
+    async def finish(self, lease: Lease, ended: Callable[[Run], Run], update: JobUpdate) -> Job:
+        """End our lease: the run as `ended` makes it and the job's transition, in one
+        transaction. `update` is given the job as it is now (so a cancel requested meanwhile is
+        seen). Returns the job as written; raises LeaseLost if the stage is no longer ours."""
 
-        held: bool = await extend(self._store.client.transaction())
-        return held
+        def decide(job: Job | None, runs: Mapping[str, Run]) -> Decision[Job]:
+            run = runs.get(lease.stage, Run())
+            return decide_finish(job, run, lease, ended(run), update)
 
-    async def finish(self, lease: Lease, run_fields: dict[str, Any], job_update: JobUpdate) -> Job:
-        """End our lease: write the run's fields and the job's transition in one transaction.
-
-        `job_update` is given the job as it is now (so a cancel requested meanwhile is seen) and
-        returns the fields to write. Returns the job as written; raises LeaseLost if the stage is
-        no longer ours.
-        """
-        job_ref = self._store.job_ref(lease.job_id)
-        run_ref = self._store.run_ref(lease.job_id, lease.stage)
-
-        @firestore.async_transactional
-        async def commit(tx: firestore.AsyncTransaction) -> Job:
-            run = (await run_ref.get(transaction=tx)).to_dict() or {}
-            job_snapshot = await job_ref.get(transaction=tx)
-            if not self._holds(run, lease) or not job_snapshot.exists:
-                raise LeaseLost(f"{lease.job_id}/{lease.stage}")
-            before = job_from_document(job_snapshot.to_dict() or {})
-            if before.status.terminal:  # ended while our lease had lapsed: that end stands
-                raise LeaseLost(f"{lease.job_id}/{lease.stage}")
-            fields = job_update(before)
-            tx.set(run_ref, run_fields, merge=True)
-            tx.update(job_ref, stamped(fields))
-            return with_fields(before, fields)
-
-        job: Job = await commit(self._store.client.transaction())
-        return job
+        return await self._store.decide(lease.job_id, decide, runs=[lease.stage])
 
     async def checkpoint(self, lease: Lease, cursor: Any) -> None:
         """Save a stage cursor for a later delivery to resume from, while we hold the lease."""
-        run_ref = self._store.run_ref(lease.job_id, lease.stage)
-
-        @firestore.async_transactional
-        async def save(tx: firestore.AsyncTransaction) -> None:
-            run = (await run_ref.get(transaction=tx)).to_dict() or {}
-            if not self._holds(run, lease):
-                raise LeaseLost(f"{lease.job_id}/{lease.stage}")
-            tx.update(run_ref, {"cursor": cursor, "updated_at": utcnow()})
-
-        await save(self._store.client.transaction())
-
-    def _holds(self, run: dict[str, Any], lease: Lease) -> bool:
-        return (
-            run.get("lease_owner") == self.owner
-            and run.get("lease_id") == lease.lease_id
-            and run.get("status") == RunStatus.RUNNING
+        await self._store.decide_run(
+            lease.job_id, lease.stage, lambda run: decide_checkpoint(run, lease, cursor)
         )
 
 

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from jobs import tracing
+from jobs.catalog import PIPELINES
 from jobs.errors import JobCancelled, LongrunError, PermanentError
 from jobs.logs import log_context
 from jobs.models import ErrorInfo, StageMessage
@@ -72,15 +73,17 @@ async def _execute(claim: Claim, runtime: Runtime, delivery: Delivery) -> Outcom
     job, lease = claim.job, claim.lease
     costs = CostLedger(job, claim.index, runtime.settings)  # the clock starts at the claim
     finish = Finisher(runtime, lease, costs, delivery)
-    impl = runtime.pipelines.get(job.pipeline)
-    function = impl.stage(lease.stage) if impl else None
-    if impl is None or function is None:
+    pipeline = PIPELINES.get(job.pipeline)
+    spec = pipeline.stage_spec(job.input, lease.stage) if pipeline else None
+    function = runtime.functions.stage(spec.function) if spec else None
+    if pipeline is None or spec is None or function is None:
         message = f"This processor cannot run {job.pipeline}/{lease.stage}."
         return await finish.failed(ErrorInfo(code="UNKNOWN_STAGE", message=message))
+    result = runtime.functions.result(pipeline.result)
     outputs = await runtime.store.stage_outputs(
         job.job_id, [s.name for s in job.stages[: claim.index]]
     )
-    segment = Segment(runtime, job, claim, outputs, costs)
+    segment = Segment(runtime, job, claim, spec, outputs, costs)
     try:
         output = await segment.run(function)
     except LeaseLost:
@@ -108,7 +111,7 @@ async def _execute(claim: Claim, runtime: Runtime, delivery: Delivery) -> Outcom
         output = {"skipped": skipped}
     return await finish.succeeded(
         output,
-        lambda: impl.result({**outputs, lease.stage: output}),
+        lambda: result({**outputs, lease.stage: output}),
         segment.artifacts,
         skipped=skipped,
     )

@@ -8,14 +8,14 @@ from enum import StrEnum
 from typing import Any
 
 from jobs import endings
-from jobs.models import Job, StageMessage
+from jobs.models import Job
 from jobs.publisher import StagePublisher
 from jobs.quotas import Quotas
 from jobs.settings import Settings
 from jobs.storage import Storage
 from jobs.store import JobStore
 from processor.leases import Leases
-from processor.pipelines import PipelineImpl
+from processor.pipelines import StageFunctions
 
 
 class Outcome(StrEnum):
@@ -33,7 +33,7 @@ class Runtime:
     publisher: StagePublisher
     storage: Storage
     leases: Leases
-    pipelines: dict[str, PipelineImpl]
+    functions: StageFunctions
     # Stages running now, and lease releases of stages cut short by shutdown.
     running: set[asyncio.Task[Any]] = field(default_factory=set)
     releases: set[asyncio.Task[None]] = field(default_factory=set)
@@ -51,7 +51,7 @@ class Runtime:
 
 async def publish_stage(runtime: Runtime, job_id: str, stage: str) -> None:
     """Publish the message that runs `stage` of the job."""
-    await runtime.publisher.publish(StageMessage(job_id=job_id, stage=stage))
+    await runtime.publisher.publish_stage(job_id, stage)
 
 
 async def job_ended(runtime: Runtime, job: Job) -> None:

@@ -13,13 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from jobs import transitions
-from jobs.catalog import PIPELINES, StageSpec
-from jobs.errors import LongrunError, PermanentError
+from jobs.errors import LongrunError
 from jobs.models import Artifact, Job, utcnow
+from jobs.pipeline import StageSpec
+from jobs.runs import Lease
 from jobs.store import JobStore
 from processor.context import StageContext
 from processor.costs import CostLedger
-from processor.leases import Claim, Lease, LeaseLost
+from processor.leases import Claim, LeaseLost
 from processor.pipelines import StageFn
 from processor.progress import ProgressReporter
 from processor.runtime import Runtime
@@ -46,6 +47,7 @@ class Segment:
         runtime: Runtime,
         job: Job,
         claim: Claim,
+        spec: StageSpec,
         outputs: dict[str, Any],
         costs: CostLedger,
     ) -> None:
@@ -54,6 +56,7 @@ class Segment:
         self._costs = costs
         self._job = job
         self._claim = claim
+        self._spec = spec
         self._lease = claim.lease
         self._outputs = outputs
         self.checkpointed = False
@@ -65,7 +68,7 @@ class Segment:
 
     async def run(self, function: StageFn) -> Any:
         settings = self._runtime.settings
-        spec = _stage_spec(self._job, self._lease.stage)
+        spec = self._spec
         budget = settings.stage_time_budget_seconds
         limit = min(spec.timeout_seconds, budget)
         self._costs.check()  # a job already over its budget runs no further stage
@@ -112,7 +115,7 @@ class Segment:
             storage=self._runtime.storage,
             log=logging.LoggerAdapter(logging.getLogger(f"longrun.stage.{job.pipeline}")),
             _reporter=reporter,
-            _read_cancel_requested=lambda: _cancel_requested(store, job.job_id),
+            _read_cancel_requested=lambda: store.cancel_requested(job.job_id),
             _save_cursor=self._checkpoint,
             _find_upload=lambda upload_id: store.get_upload(upload_id, job.owner),
             _costs=self._costs,
@@ -142,17 +145,16 @@ async def _heartbeat(runtime: Runtime, lease: Lease, body: asyncio.Task[Any]) ->
 def _progress_writer(
     store: JobStore, job: Job, index: int, costs: CostLedger
 ) -> Callable[[float, str | None], Awaitable[None]]:
+    written = job  # the job as this delivery last wrote it
+
     async def write(fraction: float, message: str | None) -> None:
-        spent = costs.charge(job, index)  # rides along: no write of its own for money
-        progressed = transitions.stage_progressed(job, index, fraction, message, utcnow())
-        await store.update(job.job_id, {**progressed, **spent})
+        nonlocal written
+        charged = costs.charged(written, index)  # money rides along: no write of its own
+        progressed = transitions.stage_progressed(charged, index, fraction, message, utcnow())
+        await store.write_progress(written, progressed)
+        written = progressed
 
     return write
-
-
-async def _cancel_requested(store: JobStore, job_id: str) -> bool:
-    snapshot = await store.job_ref(job_id).get(field_paths=["cancel_requested"])
-    return bool(snapshot.exists and snapshot.get("cancel_requested"))
 
 
 @contextlib.asynccontextmanager
@@ -162,11 +164,3 @@ async def _scratch_dir() -> AsyncIterator[Path]:
         yield path
     finally:
         await asyncio.to_thread(shutil.rmtree, path, True)
-
-
-def _stage_spec(job: Job, stage: str) -> StageSpec:
-    spec = PIPELINES[job.pipeline]
-    for planned in spec.plan(spec.input_model.model_validate(job.input)):
-        if planned.name == stage:
-            return planned
-    raise PermanentError(f"Stage {stage!r} is not part of this job's plan.", code="UNKNOWN_STAGE")

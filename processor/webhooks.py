@@ -37,7 +37,6 @@ from dataclasses import dataclass
 
 import certifi
 import httpx
-from google.cloud import firestore
 from pydantic import ValidationError
 
 from jobs.errors import PermanentError
@@ -45,7 +44,7 @@ from jobs.logs import log_context
 from jobs.models import Job, WebhookDelivery, WebhookStatus, utcnow
 from jobs.settings import Settings
 from jobs.sources import SourceNotAllowed
-from jobs.store import JobStore, job_from_document, stamped
+from jobs.store import Decision, JobStore
 from jobs.webhooks import (
     EVENT_HEADER,
     ID_HEADER,
@@ -203,25 +202,23 @@ def next_record(record: WebhookDelivery, attempt: Attempt, max_attempts: int) ->
     )
 
 
+def decide_record(
+    job: Job | None, attempt: Attempt, max_attempts: int
+) -> Decision[WebhookDelivery | None]:
+    """The job with the attempt's outcome on its `webhook`, if that webhook is still due."""
+    if job is None or job.webhook is None or not _due(job):
+        return Decision(None)
+    record = next_record(job.webhook, attempt, max_attempts)
+    return Decision(record, job=job.model_copy(update={"webhook": record}))
+
+
 async def record_attempt(
     store: JobStore, settings: Settings, job_id: str, attempt: Attempt
 ) -> WebhookDelivery | None:
     """Write the attempt's outcome to the job's `webhook` field, if that webhook is still due;
     None when it is not (delivered meanwhile, or the job was retried)."""
-    ref = store.job_ref(job_id)
-
-    @firestore.async_transactional
-    async def write(tx: firestore.AsyncTransaction) -> WebhookDelivery | None:
-        snapshot = await ref.get(transaction=tx)
-        job = job_from_document(snapshot.to_dict() or {}) if snapshot.exists else None
-        if job is None or job.webhook is None or not _due(job):
-            return None
-        record = next_record(job.webhook, attempt, settings.webhook_max_attempts)
-        tx.update(ref, stamped({"webhook": record.model_dump()}))
-        return record
-
-    record: WebhookDelivery | None = await write(store.client.transaction())
-    return record
+    limit = settings.webhook_max_attempts
+    return await store.decide(job_id, lambda job, _runs: decide_record(job, attempt, limit))
 
 
 async def give_up(store: JobStore, settings: Settings, job_id: str) -> None:

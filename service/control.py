@@ -1,27 +1,39 @@
 """What a user may do to a job once it exists: cancel it, or retry it after a failure.
 
-Both are Firestore transactions on the job document (and its current stage's run document), so
-they cannot interleave badly with a processor claiming, finishing or failing the same stage.
+Both are pure decisions on the job document and its runs, written by the store in one
+transaction, so they cannot interleave badly with a processor claiming, finishing or failing the
+same stage.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
 from enum import StrEnum
-
-from google.cloud import firestore
 
 from jobs import tracing, transitions
 from jobs.budget import usd
 from jobs.endings import job_ended
 from jobs.errors import BudgetExceeded, Conflict, NotFound
-from jobs.models import Job, JobStatus, StageMessage, utcnow
-from jobs.publisher import StagePublisher
+from jobs.models import Job, JobStatus, utcnow
+from jobs.publisher import StagePublisher, publish_or_defer
 from jobs.quotas import Quotas
-from jobs.runs import RunStatus, lease_is_live
-from jobs.store import JobStore, expired, job_from_document, stamped, with_fields
+from jobs.runs import Run
+from jobs.store import Decision, JobStore, expired
 
 log = logging.getLogger(__name__)
+
+
+def _owned(job: Job | None, job_id: str, owner: str) -> Job:
+    """The job; another user's job is as absent as a missing one."""
+    if job is None or job.owner != owner or expired(job.expire_at):
+        raise NotFound(f"No job {job_id!r}.", code="JOB_NOT_FOUND")
+    return job
+
+
+def _current_stage(job: Job) -> list[str]:
+    return [job.stage] if job.stage is not None else []
 
 
 class CancelOutcome(StrEnum):
@@ -29,97 +41,77 @@ class CancelOutcome(StrEnum):
     REQUESTED = "requested"  # a stage is running: it stops at its next check
 
 
-async def _owned_job(
-    tx: firestore.AsyncTransaction, ref: firestore.AsyncDocumentReference, owner: str
-) -> Job:
-    """The job, read inside `tx`; another user's job is as absent as a missing one."""
-    snapshot = await ref.get(transaction=tx)
-    job = job_from_document(snapshot.to_dict() or {}) if snapshot.exists else None
-    if job is None or job.owner != owner or expired(job.expire_at):
-        raise NotFound(f"No job {ref.id!r}.", code="JOB_NOT_FOUND")
-    return job
+@dataclass(frozen=True)
+class Cancelled:
+    job: Job
+    outcome: CancelOutcome
+    ended_now: bool  # this cancel ended the job (not one before it)
+
+
+def decide_cancel(
+    job: Job | None, runs: Mapping[str, Run], job_id: str, owner: str
+) -> Decision[Cancelled]:
+    """Cancel at once if no stage holds a live lease; otherwise ask the running stage to stop."""
+    job = _owned(job, job_id, owner)
+    if job.status == JobStatus.CANCELLED:
+        return Decision(Cancelled(job, CancelOutcome.CANCELLED, ended_now=False))
+    if job.status.terminal:
+        raise Conflict(f"The job already {job.status.value}.", code="JOB_FINISHED")
+    now = utcnow()
+    if any(run.is_live(now) for run in runs.values()):
+        requested = transitions.cancel_requested(job)
+        return Decision(Cancelled(requested, CancelOutcome.REQUESTED, False), job=requested)
+    index = job.stage_index(job.stage) if job.stage else None
+    cancelled = transitions.job_cancelled(transitions.cancel_requested(job), index, now)
+    return Decision(Cancelled(cancelled, CancelOutcome.CANCELLED, True), job=cancelled)
+
+
+def decide_retry(
+    job: Job | None, runs: Mapping[str, Run], job_id: str, owner: str
+) -> Decision[Job]:
+    """Queue a failed job again from its first stage that did not succeed; done stages keep
+    their outputs and are not run again. Each retried stage gets a fresh allowance of attempts."""
+    job = _owned(job, job_id, owner)
+    if job.status != JobStatus.FAILED:
+        raise Conflict(
+            f"Only a failed job can be retried; this one is {job.status.value}.",
+            code="JOB_NOT_FAILED",
+        )
+    if job.max_cost_usd is not None and job.cost_usd > job.max_cost_usd:
+        raise BudgetExceeded(
+            f"The job has spent {usd(job.cost_usd)}, over its budget of "
+            f"{usd(job.max_cost_usd)}; running it again would only spend more."
+        )
+    now = utcnow()
+    retried = transitions.job_retried(job, now)
+    # A stage never claimed has no run to reset.
+    reset = {stage: run.retried(now) for stage, run in runs.items() if run.status is not None}
+    return Decision(retried, job=retried, runs=reset)
+
+
+def _pending_stages(job: Job) -> list[str]:
+    return [stage.name for stage in job.stages if not stage.status.done]
 
 
 async def cancel_job(
     store: JobStore, publisher: StagePublisher, quotas: Quotas, job_id: str, owner: str
 ) -> tuple[Job, CancelOutcome]:
-    """Cancel at once if no stage holds a live lease; otherwise ask the running stage to stop."""
-    job_ref = store.job_ref(job_id)
-    ended_now = False
-
-    @firestore.async_transactional
-    async def cancel(tx: firestore.AsyncTransaction) -> tuple[Job, CancelOutcome]:
-        nonlocal ended_now
-        ended_now = False  # a retried transaction starts over
-        job = await _owned_job(tx, job_ref, owner)
-        if job.status == JobStatus.CANCELLED:
-            return job, CancelOutcome.CANCELLED
-        if job.status.terminal:
-            raise Conflict(f"The job already {job.status.value}.", code="JOB_FINISHED")
-        running = False
-        if job.stage is not None:
-            run = (await store.run_ref(job_id, job.stage).get(transaction=tx)).to_dict() or {}
-            running = lease_is_live(run, utcnow())
-        fields: dict[str, object] = {"cancel_requested": True}
-        if running:
-            fields["message"] = "Cancelling..."
-        else:
-            index = job.stage_index(job.stage) if job.stage else None
-            fields.update(transitions.job_cancelled(job, index, utcnow()))
-        tx.update(job_ref, stamped(fields))
-        ended_now = not running
-        outcome = CancelOutcome.REQUESTED if running else CancelOutcome.CANCELLED
-        return with_fields(job, fields), outcome
-
-    result: tuple[Job, CancelOutcome] = await cancel(store.client.transaction())
-    if ended_now:
-        with tracing.job_span("cancelled", result[0].traceparent, job_id=job_id):
-            await job_ended(result[0], quotas, publisher)
-    return result
+    """Cancel the job, or ask its running stage to stop; see `decide_cancel`."""
+    done = await store.decide(
+        job_id, lambda job, runs: decide_cancel(job, runs, job_id, owner), runs=_current_stage
+    )
+    if done.ended_now:
+        with tracing.job_span("cancelled", done.job.traceparent, job_id=job_id):
+            await job_ended(done.job, quotas, publisher)
+    return done.job, done.outcome
 
 
 async def retry_job(store: JobStore, publisher: StagePublisher, job_id: str, owner: str) -> Job:
-    """Queue a failed job again from its first stage that did not succeed; done stages keep
-    their outputs and are not run again. Each retried stage gets a fresh allowance of attempts."""
-    job_ref = store.job_ref(job_id)
-
-    @firestore.async_transactional
-    async def retry(tx: firestore.AsyncTransaction) -> Job:
-        job = await _owned_job(tx, job_ref, owner)
-        if job.status != JobStatus.FAILED:
-            raise Conflict(
-                f"Only a failed job can be retried; this one is {job.status.value}.",
-                code="JOB_NOT_FAILED",
-            )
-        if job.max_cost_usd is not None and job.cost_usd > job.max_cost_usd:
-            raise BudgetExceeded(
-                f"The job has spent {usd(job.cost_usd)}, over its budget of "
-                f"{usd(job.max_cost_usd)}; running it again would only spend more."
-            )
-        pending = [stage.name for stage in job.stages if not stage.status.done]
-        runs = {name: store.run_ref(job_id, name) for name in pending}
-        snapshots = {name: await ref.get(transaction=tx) for name, ref in runs.items()}
-        fields = transitions.job_retried(job, utcnow())
-        for name, ref in runs.items():
-            run = snapshots[name].to_dict() or {}
-            if run:
-                tx.update(ref, {
-                    "status": RunStatus.RETRYING.value,
-                    "retry_base": int(run.get("attempts", 0)),
-                    "retried_at": utcnow(),  # older messages of this stage are stale now
-                    "updated_at": utcnow(),
-                })  # fmt: skip
-        tx.update(job_ref, stamped(fields))
-        return with_fields(job, fields)
-
-    job: Job = await retry(store.client.transaction())
+    """Queue a failed job again; see `decide_retry`."""
+    job = await store.decide(
+        job_id, lambda job, runs: decide_retry(job, runs, job_id, owner), runs=_pending_stages
+    )
     assert job.stage is not None, "a failed job has a stage left to run"
     with tracing.job_span("retry", job.traceparent, job_id=job.job_id):
-        try:
-            await publisher.publish(StageMessage(job_id=job.job_id, stage=job.stage))
-        except Exception:
-            # The job is queued again already; the sweeper publishes a queued job left waiting.
-            log.exception(
-                "publishing a retried job failed; the sweeper will", extra={"job_id": job_id}
-            )
+        await publish_or_defer(publisher, job.job_id, job.stage)
     return job

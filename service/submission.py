@@ -12,9 +12,9 @@ from jobs import tracing
 from jobs.budget import Budget, job_budget
 from jobs.catalog import PIPELINES, PipelineSpec
 from jobs.errors import InvalidRequest
-from jobs.models import Job, JobRequest, StageMessage, utcnow
+from jobs.models import Job, JobRequest, utcnow
 from jobs.problems import FieldError
-from jobs.publisher import StagePublisher
+from jobs.publisher import StagePublisher, publish_or_defer
 from jobs.quotas import Quotas
 from jobs.settings import Settings
 from jobs.sources import SOURCE_ERROR
@@ -138,11 +138,5 @@ async def submit_job(
     job.callback_url = request.callback_url
     async with quotas.admitted(owner, job.job_id):
         await store.create(job)
-    try:
-        await publisher.publish(StageMessage(job_id=job.job_id, stage=job.stages[0].name))
-    except Exception:
-        log.exception(
-            "publishing the first stage failed; the sweeper will retry it",
-            extra={"job_id": job.job_id},
-        )
+    await publish_or_defer(publisher, job.job_id, job.stages[0].name)
     return job

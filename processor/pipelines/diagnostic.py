@@ -14,7 +14,6 @@ from typing import Any
 from jobs.diagnostic import DiagnosticInput
 from jobs.errors import PermanentError, TransientError
 from processor.context import StageContext
-from processor.pipelines import PipelineImpl, StageFn
 
 
 def first_digest(job_id: str) -> str:
@@ -67,18 +66,11 @@ async def run_step(ctx: StageContext) -> dict[str, Any]:
     return {"step": number, "units": total, "digest": digest}
 
 
-def _stage(name: str) -> StageFn | None:
-    number = name.removeprefix("step-")
-    return run_step if name.startswith("step-") and number.isdigit() else None
-
-
-def _result(outputs: dict[str, Any]) -> dict[str, Any]:
+def result(outputs: dict[str, Any]) -> dict[str, Any]:
+    """The job's result: how many steps and units ran, and the last step's digest."""
     ordered = sorted(outputs.values(), key=lambda output: int(output["step"]))
     return {
         "steps": len(ordered),
         "units": sum(int(output["units"]) for output in ordered),
         "digest": ordered[-1]["digest"] if ordered else None,
     }
-
-
-PIPELINE = PipelineImpl(stage=_stage, result=_result)

@@ -1,4 +1,5 @@
-"""How stage events change the job document: weighted progress that never goes backwards."""
+"""How stage events change the job document: weighted progress that never goes backwards, and
+transitions that return a new job instead of changing the one they are given."""
 
 from __future__ import annotations
 
@@ -23,52 +24,49 @@ def make_job(*weights: float) -> Job:
 
 
 def test_progress_is_weighted_by_stage() -> None:
-    job = make_job(1.0, 3.0)
     now = utcnow()
-    transitions.stage_started(job, 0, 1, now)
-    transitions.stage_succeeded(job, 0, now, result=None)
-    fields = transitions.stage_progressed(job, 1, 0.5, "half", now)
+    job = transitions.stage_started(make_job(1.0, 3.0), 0, 1, now)
+    job = transitions.stage_succeeded(job, 0, now, result=None)
+    job = transitions.stage_progressed(job, 1, 0.5, "half", now)
 
-    assert fields["progress"] == (1.0 + 3.0 * 0.5) / 4.0
-    assert fields["message"] == "S1: half"
+    assert job.progress == (1.0 + 3.0 * 0.5) / 4.0
+    assert job.message == "S1: half"
 
 
 def test_progress_never_goes_backwards_when_a_stage_is_retried() -> None:
-    job = make_job(1.0, 1.0)
     now = utcnow()
-    transitions.stage_started(job, 0, 1, now)
-    high = transitions.stage_progressed(job, 0, 0.8, None, now)["progress"]
+    job = transitions.stage_started(make_job(1.0, 1.0), 0, 1, now)
+    high = transitions.stage_progressed(job, 0, 0.8, None, now)
     error = ErrorInfo(code="TRANSIENT", message="flaky", retryable=True, stage="s0")
-    transitions.stage_retrying(job, 0, error, now)
-    restarted = transitions.stage_started(job, 0, 2, now)
+    retrying = transitions.stage_retrying(high, 0, error, now)
+    restarted = transitions.stage_started(retrying, 0, 2, now)
 
-    assert restarted["progress"] == high
-    assert restarted["message"] == "S0 (attempt 2)"
-    assert job.stages[0].progress == 0.0
+    assert restarted.progress == high.progress
+    assert restarted.message == "S0 (attempt 2)"
+    assert restarted.stages[0].progress == 0.0
 
 
 def test_the_last_stage_succeeding_finishes_the_job_with_its_result() -> None:
-    job = make_job(1.0)
     now = utcnow()
-    transitions.stage_started(job, 0, 1, now)
+    job = transitions.stage_started(make_job(1.0), 0, 1, now)
 
-    fields = transitions.stage_succeeded(job, 0, now, result={"answer": 42})
+    done = transitions.stage_succeeded(job, 0, now, result={"answer": 42})
 
-    assert fields["status"] == JobStatus.SUCCEEDED
-    assert fields["result"] == {"answer": 42}
-    assert fields["progress"] == 1.0
-    assert fields["finished_at"] == now
+    assert done.status == JobStatus.SUCCEEDED
+    assert done.result == {"answer": 42}
+    assert done.progress == 1.0
+    assert done.finished_at == now
 
 
 def test_a_stage_succeeding_points_the_job_at_the_next_stage() -> None:
     job = make_job(1.0, 1.0)
     now = utcnow()
 
-    fields = transitions.stage_succeeded(job, 0, now, result=None)
+    moved = transitions.stage_succeeded(job, 0, now, result=None)
 
-    assert "status" not in fields
-    assert fields["stage"] == "s1"
-    assert fields["message"] == "Queued: S1"
+    assert moved.status == JobStatus.QUEUED
+    assert moved.stage == "s1"
+    assert moved.message == "Queued: S1"
 
 
 def test_eta_follows_the_pace_so_far() -> None:
@@ -86,7 +84,35 @@ def test_cancel_marks_the_current_stage_and_leaves_done_ones() -> None:
     now = utcnow()
     job.stages[0].status = StageStatus.SUCCEEDED
 
-    fields = transitions.job_cancelled(job, 1, now)
+    cancelled = transitions.job_cancelled(job, 1, now)
 
-    assert fields["status"] == JobStatus.CANCELLED
-    assert [s["status"] for s in fields["stages"]] == ["succeeded", "cancelled"]
+    assert cancelled.status == JobStatus.CANCELLED
+    assert [s.status for s in cancelled.stages] == ["succeeded", "cancelled"]
+
+
+def test_a_transition_never_changes_the_job_it_is_given() -> None:
+    job = make_job(1.0, 1.0)
+    before = job.model_dump()
+    now = utcnow()
+    error = ErrorInfo(code="X", message="x")
+
+    transitions.stage_started(job, 0, 1, now)
+    transitions.stage_progressed(job, 0, 0.5, "half", now)
+    transitions.stage_succeeded(job, 0, now, result=None, skipped="nothing to do")
+    transitions.stage_failed(job, 0, error, now)
+    transitions.stage_retrying(job, 0, error, now)
+    transitions.job_cancelled(job, 0, now)
+    transitions.cancel_requested(job)
+    transitions.job_retried(transitions.stage_failed(job, 0, error, now), now)
+
+    assert job.model_dump() == before
+
+
+def test_a_job_with_a_callback_owes_a_webhook_when_it_ends() -> None:
+    job = make_job(1.0).model_copy(update={"callback_url": "https://example.com/hook"})
+
+    failed = transitions.stage_failed(job, 0, ErrorInfo(code="X", message="x"), utcnow())
+
+    assert failed.webhook is not None
+    assert failed.webhook.status == "pending"
+    assert transitions.job_retried(failed, utcnow()).webhook is None

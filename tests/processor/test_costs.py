@@ -302,10 +302,14 @@ def test_a_ledger_adds_to_what_the_stage_spent_before_and_stops_over_budget() ->
 
     ledger.add(0.1, "units")
     ledger.add(0.05, "api.calls")
-    fields = ledger.charge(job, 0)
+    charged = ledger.charged(job, 0)
 
-    assert job.stages[0].costs == {"units": pytest.approx(0.3), COMPUTE: 0.01, "api.calls": 0.05}
-    assert fields == {"cost_usd": pytest.approx(0.36)}
+    assert charged.stages[0].costs == {
+        "units": pytest.approx(0.3),
+        COMPUTE: 0.01,
+        "api.calls": 0.05,
+    }
+    assert charged.cost_usd == pytest.approx(0.36)
     ledger.check()
     ledger.add(0.2, "units")
     with pytest.raises(BudgetExceeded, match=r"spent \$0.56, over its budget of \$0.50"):

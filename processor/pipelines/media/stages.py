@@ -183,3 +183,9 @@ def summary(
         "report": "report.json",
         "timeline": "timeline.png",
     }
+
+
+def result(outputs: dict[str, Any]) -> dict[str, Any]:
+    """The job's result: the report's summary."""
+    summary: dict[str, Any] = outputs["report"]
+    return summary

@@ -1,0 +1,25 @@
+"""Everything a stage author uses, in one import: `from processor.stage import StageContext, ...`.
+
+A stage is an async function `(ctx: StageContext) -> JSON-able output` named in its pipeline's
+spec (jobs.pipeline.StageSpec). Through `ctx` it reads its input and earlier outputs, reports
+`progress`, stops at `check_cancelled`, saves a resumable `checkpoint`, runs CPU work off the
+loop with `run_blocking`, and saves artifacts. It returns `Skipped(reason)` when it has nothing
+to do, raises `PermanentError` (with a stable code) for input that can never work, and
+`TransientError` for a failure worth another attempt; anything else it raises is treated as a
+bug: retried once, then the job fails with INTERNAL.
+"""
+
+from jobs.errors import BudgetExceeded, JobCancelled, PermanentError, TransientError
+from jobs.pipeline import PipelineSpec, StageSpec
+from processor.context import Skipped, StageContext
+
+__all__ = [
+    "BudgetExceeded",
+    "JobCancelled",
+    "PermanentError",
+    "PipelineSpec",
+    "Skipped",
+    "StageContext",
+    "StageSpec",
+    "TransientError",
+]
