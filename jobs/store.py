@@ -149,8 +149,8 @@ class JobStore:
                 assert not decision.runs, "runs belong to a job"
                 return decision.value
             job = job_from_document(job_snapshot.to_dict() or {})
-            if callable(runs):
-                later = [self.run_ref(job_id, stage) for stage in runs(job)]
+            later = [self.run_ref(job_id, stage) for stage in runs(job)] if callable(runs) else []
+            if later:  # Firestore refuses a batched read of no documents
                 snapshots.update({s.reference.path: s async for s in self._read(later, tx)})
             read = {
                 snapshot.reference.id: snapshot
