@@ -21,6 +21,7 @@ import numpy.typing as npt
 from jobs.errors import PermanentError
 from processor.pipelines.media.audio import runs
 from processor.pipelines.media.models import ChatAnalysis, Span
+from processor.pipelines.media.probe import grid_cells
 
 TIMESTAMP = "timestamp_seconds"
 # Messages may trail the recording a little (clocks differ); later than this, they are bad.
@@ -38,7 +39,7 @@ class _Tally:
     def __init__(self, duration_seconds: float, window_seconds: float) -> None:
         self.window_seconds = window_seconds
         self.latest = duration_seconds + LATE_SLACK_SECONDS
-        self.counts = np.zeros(max(1, math.ceil(duration_seconds / window_seconds)), np.int64)
+        self.counts = np.zeros(grid_cells(duration_seconds, window_seconds), np.int64)
         self.messages = 0
         self.bad_lines = 0
 

@@ -7,9 +7,11 @@ file is what it is, and a retry would fail the same way. `paced` keeps progress 
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import av
@@ -20,9 +22,16 @@ from av.stream import Disposition, Stream
 from av.video.stream import VideoStream
 
 from jobs.errors import PermanentError
+from jobs.settings import MEDIA_SECONDS_CEILING
 from processor.pipelines.media.models import AudioInfo, MediaInfo, StreamInfo, VideoInfo
 
 UNSUPPORTED = "UNSUPPORTED_MEDIA"
+TOO_LONG = "MEDIA_TOO_LONG"
+# The fewest bytes a second of any real recording takes (64 bit/s, a tenth of the thinnest
+# speech codecs): a file claiming more seconds than this allows is lying about its length.
+MIN_BYTES_PER_SECOND = 8.0
+# Consecutive frames this far apart are not a recording with a pause but lying timestamps.
+MAX_GAP_SECONDS = 3600.0
 # Demuxers FFmpeg offers for text art and still images: they "open" but are not recordings.
 _NOT_RECORDINGS = {"tty", "bin", "xbin", "adf", "idf", "image2"}
 # How far from the start packets are decoded to prove the streams are readable.
@@ -37,6 +46,41 @@ Progress = Callable[[float], None]
 
 def unsupported(reason: str) -> PermanentError:
     return PermanentError(f"Not a readable audio or video file: {reason}.", code=UNSUPPORTED)
+
+
+def too_long(seconds: float, max_seconds: float) -> PermanentError:
+    return PermanentError(
+        f"The recording lasts {seconds:.0f} s; at most {max_seconds:.0f} s can be analysed.",
+        code=TOO_LONG,
+    )
+
+
+def check_length(seconds: float, max_seconds: float = MEDIA_SECONDS_CEILING) -> None:
+    """Refuse a recording longer than `max_seconds` (and than the ceiling, whatever it says)."""
+    limit = min(max_seconds, MEDIA_SECONDS_CEILING)
+    if seconds > limit:
+        raise too_long(seconds, limit)
+
+
+def grid_cells(duration_seconds: float, cell_seconds: float) -> int:
+    """How many cells a grid over the recording needs; never more than the ceiling allows."""
+    check_length(duration_seconds)
+    return max(1, math.ceil(duration_seconds / cell_seconds))
+
+
+@dataclass
+class TimeCheck:
+    """Checks frame times as an analysis reads them: headers may lie, so the frames decoded
+    are what bound the work, and a jump of hours between frames is a lie too."""
+
+    max_seconds: float = MEDIA_SECONDS_CEILING
+    last: float | None = None
+
+    def frame_at(self, seconds: float) -> None:
+        check_length(seconds, self.max_seconds)
+        if self.last is not None and seconds - self.last > MAX_GAP_SECONDS:
+            raise unsupported(f"its timestamps jump from {self.last:.0f} s to {seconds:.0f} s")
+        self.last = seconds if self.last is None else max(self.last, seconds)
 
 
 @contextmanager
@@ -86,8 +130,9 @@ def container_seconds(container: InputContainer) -> float | None:
     return max(lengths, default=None)
 
 
-def probe_media(path: Path) -> MediaInfo:
-    """Describe a media file, after checking that it decodes at its start and reaches its end."""
+def probe_media(path: Path, *, max_seconds: float = MEDIA_SECONDS_CEILING) -> MediaInfo:
+    """Describe a media file, after checking that it decodes at its start and reaches its end,
+    and that its length is one its bytes can hold and the analyses may take on."""
     with open_media(path) as container:
         _check_riff_size(path)
         info = _describe(container)
@@ -96,6 +141,8 @@ def probe_media(path: Path) -> MediaInfo:
             raise unsupported("it has neither an audio nor a video stream")
         if info.duration_seconds <= 0:
             raise unsupported("its length is unknown")
+        _check_bytes_hold(path, info.duration_seconds)
+        check_length(info.duration_seconds, max_seconds)
         _check_head(container, readable)
         _check_tail(container, info.duration_seconds)
         return info
@@ -172,6 +219,13 @@ def _check_tail(container: InputContainer, duration: float) -> None:
     missing = start + duration - reached
     if missing > max(_TAIL_SLACK_SECONDS, _TAIL_SLACK_FRACTION * duration):
         raise unsupported(f"it stops about {missing:.0f} s before its declared end (truncated?)")
+
+
+def _check_bytes_hold(path: Path, duration: float) -> None:
+    """A few kilobytes cannot hold days of recording, whatever a header or a timestamp says."""
+    size = path.stat().st_size
+    if duration * MIN_BYTES_PER_SECOND > size:
+        raise unsupported(f"{size} bytes cannot hold the {duration:.0f} s its timestamps claim")
 
 
 def _check_riff_size(path: Path) -> None:
