@@ -7,6 +7,7 @@ address-space limit, so even a regression fails the test instead of exhausting t
 
 from __future__ import annotations
 
+import io
 import json
 import resource
 import subprocess
@@ -21,6 +22,7 @@ import httpx
 import numpy as np
 import pytest
 from google.cloud import firestore
+from PIL import Image
 
 from cli.uploading import upload_file
 from deploy.local.ephemeral import Stack
@@ -33,6 +35,7 @@ from processor.pipelines.media.highlights import score_highlights
 from processor.pipelines.media.models import AudioAnalysis
 from processor.pipelines.media.probe import probe_media
 from processor.pipelines.media.scenes import find_scene_cuts
+from processor.pipelines.media.thumbnails import video_thumbnail
 from tests.support import JobsWatcher
 
 LIES = [1e8, 1e9]
@@ -78,6 +81,22 @@ def lying_video(path: Path, *, jump_to: float) -> Path:
     return path
 
 
+def huge_picture(path: Path, *, width: int, height: int) -> Path:
+    """Motion JPEG whose every frame is a flat grey picture of `width` x `height`: the pixels
+    of a gigabyte of frames, in a few megabytes."""
+    encoded = io.BytesIO()
+    Image.new("L", (width, height), 90).save(encoded, format="JPEG", quality=10)
+    with av.open(str(path), "w", format="matroska") as container:
+        stream = container.add_stream("mjpeg", rate=5)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuvj420p"
+        for index in range(10):
+            packet = av.Packet(encoded.getvalue())
+            packet.stream, packet.pts, packet.dts = stream, index, index
+            packet.time_base, packet.is_keyframe = Fraction(1, 5), True
+            container.mux(packet)
+    return path
+
+
 def lying_chat(path: Path) -> Path:
     lines = [{"timestamp_seconds": t, "user": "u", "text": "hi"} for t in (1.0, 2.0, 1e12)]
     path.write_text("".join(json.dumps(line) + "\n" for line in lines))
@@ -93,6 +112,7 @@ STAGES: dict[str, Callable[[Path, float], object]] = {
     "probe": lambda media, _claimed: probe_media(media),
     "audio": lambda media, _claimed: analyse_audio(media),
     "scenes": lambda media, _claimed: find_scene_cuts(media),
+    "thumbnails": lambda media, _claimed: video_thumbnail(media, 0.5, 320),
     "chat": lambda media, claimed: analyse_chat(
         lying_chat(media.with_suffix(".jsonl")), duration_seconds=claimed
     ),
@@ -116,8 +136,16 @@ def child(stage: str, media: str, claimed: str) -> None:
         outcome = {"code": error.code, "message": str(error)}
     except MemoryError:
         outcome = {"code": "MemoryError"}
-    outcome["max_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    outcome["max_rss_bytes"] = peak_rss_bytes()
     sys.stdout.write(json.dumps(outcome) + "\n")
+
+
+def peak_rss_bytes() -> int:
+    """This process's peak resident memory since it started its program. Not ru_maxrss: Linux
+    carries that over from the forked copy of the parent, whose size says nothing here."""
+    status = Path("/proc/self/status").read_text()
+    kilobytes = next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:"))
+    return int(kilobytes) * 1024
 
 
 def run_in_child(stage: str, media: Path, claimed: float) -> dict[str, Any]:
@@ -196,6 +224,30 @@ def test_a_recording_over_the_configured_maximum_is_media_too_long(tmp_path: Pat
 
     assert refused.value.code == "MEDIA_TOO_LONG"
     assert probe_media(media, max_seconds=10.0).duration_seconds == pytest.approx(5.3, abs=0.1)
+
+
+@pytest.fixture(scope="module")
+def giant_picture(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return huge_picture(tmp_path_factory.mktemp("giant") / "giant.mkv", width=16000, height=12000)
+
+
+@pytest.mark.parametrize("stage", ["probe", "scenes", "thumbnails"])
+def test_a_picture_beyond_8k_is_refused_before_it_is_decoded(
+    giant_picture: Path, stage: str
+) -> None:
+    outcome = run_in_child(stage, giant_picture, 2.0)
+
+    assert outcome["code"] == "UNSUPPORTED_MEDIA", outcome
+    assert outcome["max_rss_bytes"] < MAX_RSS_BYTES
+
+
+def test_an_8k_picture_is_still_read(tmp_path: Path) -> None:
+    media = huge_picture(tmp_path / "8k.mkv", width=7680, height=4320)
+
+    info = probe_media(media)
+
+    assert info.video is not None
+    assert (info.video.width, info.video.height) == (7680, 4320)
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import av
 from av.audio.stream import AudioStream
@@ -34,6 +35,12 @@ MIN_BYTES_PER_SECOND = 8.0
 MAX_GAP_SECONDS = 3600.0
 # Demuxers FFmpeg offers for text art and still images: they "open" but are not recordings.
 _NOT_RECORDINGS = {"tty", "bin", "xbin", "adf", "idf", "image2"}
+# The largest picture decoded (8K: 8192 x 4320). FFmpeg accepts up to about 16k x 16k, a
+# gigabyte a frame, from a picture that compresses to kilobytes.
+MAX_PIXELS = 8192 * 4320
+_DECODER_LIMITS = {"max_pixels": str(MAX_PIXELS)}
+# av.open takes decoder options per stream index; entries past the last stream are unused.
+_LIMITED_STREAMS = 1024
 # How far from the start packets are decoded to prove the streams are readable.
 _HEAD_PACKETS = 256
 # How much of its declared length a file may lack before it counts as truncated.
@@ -89,9 +96,13 @@ def open_media(path: Path) -> Iterator[InputContainer]:
     if not path.is_file() or path.stat().st_size == 0:
         raise unsupported("the file is missing or empty")
     try:
-        with av.open(str(path), metadata_errors="replace") as container:
+        # PyAV's stubs say list[str]; it takes (and needs) one dict of options per stream.
+        limits: Any = [_DECODER_LIMITS] * _LIMITED_STREAMS
+        with av.open(str(path), metadata_errors="replace", stream_options=limits) as container:
             if container.format.name in _NOT_RECORDINGS or container.format.name.endswith("_pipe"):
                 raise unsupported(f"{container.format.name} is not a recording format")
+            for stream in container.streams.video:
+                stream.codec_context.options = dict(_DECODER_LIMITS)
             yield container
     except av.FFmpegError as error:
         raise unsupported(error.strerror or type(error).__name__) from error
@@ -141,6 +152,7 @@ def probe_media(path: Path, *, max_seconds: float = MEDIA_SECONDS_CEILING) -> Me
             raise unsupported("it has neither an audio nor a video stream")
         if info.duration_seconds <= 0:
             raise unsupported("its length is unknown")
+        _check_picture(info.video)
         _check_bytes_hold(path, info.duration_seconds)
         check_length(info.duration_seconds, max_seconds)
         _check_head(container, readable)
@@ -219,6 +231,12 @@ def _check_tail(container: InputContainer, duration: float) -> None:
     missing = start + duration - reached
     if missing > max(_TAIL_SLACK_SECONDS, _TAIL_SLACK_FRACTION * duration):
         raise unsupported(f"it stops about {missing:.0f} s before its declared end (truncated?)")
+
+
+def _check_picture(video: VideoInfo | None) -> None:
+    """A picture over the decoders' limit is not even sized when probed: say why it fails."""
+    if video is not None and not 0 < video.width * video.height <= MAX_PIXELS:
+        raise unsupported("its picture has no size, or one larger than 8K (8192x4320)")
 
 
 def _check_bytes_hold(path: Path, duration: float) -> None:
