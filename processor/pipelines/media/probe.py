@@ -243,7 +243,7 @@ def _check_bytes_hold(path: Path, duration: float) -> None:
     """A few kilobytes cannot hold days of recording, whatever a header or a timestamp says."""
     size = path.stat().st_size
     if duration * MIN_BYTES_PER_SECOND > size:
-        raise unsupported(f"{size} bytes cannot hold the {duration:.0f} s its timestamps claim")
+        raise unsupported(f"{size} bytes cannot hold the {duration:.0f} s it claims to last")
 
 
 def _check_riff_size(path: Path) -> None:
