@@ -36,6 +36,7 @@ from processor.pipelines.media.models import AudioAnalysis
 from processor.pipelines.media.probe import probe_media
 from processor.pipelines.media.scenes import find_scene_cuts
 from processor.pipelines.media.thumbnails import video_thumbnail
+from samples.media import make_audio
 from tests.support import JobsWatcher
 
 LIES = [1e8, 1e9]
@@ -257,17 +258,20 @@ def watcher(db: firestore.Client, stack: Stack) -> Iterator[JobsWatcher]:
     watching.stop()
 
 
+def submit(api: httpx.Client, **media_input: str) -> str:
+    response = api.post("/v1/jobs", json={"pipeline": "media-analysis", "input": media_input})
+    assert response.status_code == 202, response.text
+    job_id: str = response.json()["job_id"]
+    return job_id
+
+
 def test_a_lying_file_fails_its_job_at_once_with_a_permanent_error(
     tmp_path: Path, stack: Stack, api: httpx.Client, watcher: JobsWatcher
 ) -> None:
     media = lying_audio(tmp_path / "lie.mkv", jump_to=1e9)
     source = upload_file(api, media, "video/x-matroska")
 
-    response = api.post(
-        "/v1/jobs", json={"pipeline": "media-analysis", "input": {"source": source}}
-    )
-    assert response.status_code == 202, response.text
-    final = watcher.wait_terminal(response.json()["job_id"], timeout=180)
+    final = watcher.wait_terminal(submit(api, source=source), timeout=180)
 
     assert final.status == JobStatus.FAILED
     assert final.error is not None
@@ -278,3 +282,24 @@ def test_a_lying_file_fails_its_job_at_once_with_a_permanent_error(
     )
     probe = next(stage for stage in final.stages if stage.name == "probe")
     assert probe.attempts == 1
+
+
+def test_a_chat_log_that_breaks_its_parser_fails_its_job_once_with_invalid_chat(
+    tmp_path: Path, stack: Stack, api: httpx.Client, watcher: JobsWatcher
+) -> None:
+    make_audio(tmp_path / "talk.wav", duration_seconds=3.0, bursts_at=[1.0])
+    (tmp_path / "chat.csv").write_text('timestamp_seconds,user,text\n1,ann,"' + "x" * 200_000)
+    source = upload_file(api, tmp_path / "talk.wav", "audio/wav")
+    chat = upload_file(api, tmp_path / "chat.csv", "text/csv")
+
+    final = watcher.wait_terminal(submit(api, source=source, chat=chat), timeout=180)
+
+    assert final.status == JobStatus.FAILED
+    assert final.error is not None
+    assert (final.error.code, final.error.stage, final.error.retryable) == (
+        "INVALID_CHAT",
+        "chat",
+        False,
+    )
+    assert "line 2" in final.error.message
+    assert next(stage for stage in final.stages if stage.name == "chat").attempts == 1
