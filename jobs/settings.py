@@ -9,6 +9,9 @@ from typing import Annotated, Any, Literal
 from pydantic import AliasChoices, BeforeValidator, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+# No media job analyses more than a week of recording, whatever LONGRUN_MAX_MEDIA_SECONDS says.
+MEDIA_SECONDS_CEILING = 7 * 24 * 3600.0
+
 
 def _names(value: Any) -> Any:
     """A list of names from a JSON list or a comma-separated string."""
@@ -68,6 +71,9 @@ class Settings(BaseSettings):
     max_source_bytes: int = Field(default=2 * 1024**3, gt=0)
     fetch_max_redirects: int = Field(default=5, ge=0, le=20)
     download_url_seconds: int = Field(default=900, ge=60, le=7 * 24 * 3600)
+    # The longest recording a media job analyses (48 h by default). Analyses size their grids
+    # by it, so a file whose headers claim more is refused; the ceiling keeps that bounded.
+    max_media_seconds: float = Field(default=48 * 3600.0, gt=0, le=MEDIA_SECONDS_CEILING)
 
     # Webhooks (processor/webhooks.py). Without a secret, jobs with a callback_url are refused.
     webhook_secret: SecretStr | None = None
