@@ -41,6 +41,7 @@ class Lease:
     lease_id: str
     attempt: int
     final_attempt: int  # a transient failure of this attempt fails the job
+    first_attempt: int = 1  # the first of this allowance (a job retry starts a new one)
 
 
 @dataclass
@@ -100,14 +101,15 @@ class Leases:
             attempts = int(run.get("attempts", 0))
             resuming = run.get("status") == RunStatus.CONTINUING
             if not resuming and attempts_left(run, self._settings.max_attempts) <= 0:
-                error = exhausted_error(stage, attempts)
+                error = exhausted_error(stage, attempts, _last_cause(run))
                 fields = transitions.stage_failed(job, index, error, now)
                 tx.update(job_ref, stamped(fields))
                 tx.set(run_ref, released(RunStatus.FAILED, expire_at=job.expire_at), merge=True)
                 return Claim(ClaimOutcome.EXHAUSTED, job=with_fields(job, fields), index=index)
             attempt = attempts if resuming else attempts + 1
-            final = int(run.get("retry_base", 0)) + self._settings.max_attempts
-            lease = Lease(job_id, stage, uuid.uuid4().hex, attempt, final)
+            base = int(run.get("retry_base", 0))
+            final = base + self._settings.max_attempts
+            lease = Lease(job_id, stage, uuid.uuid4().hex, attempt, final, first_attempt=base + 1)
             tx.set(run_ref, self._lease_fields(run, lease, now, job.expire_at), merge=True)
             started = transitions.stage_started(job, index, attempt, now, resumed=resuming)
             tx.update(job_ref, stamped(started))
@@ -195,6 +197,15 @@ class Leases:
             and run.get("lease_id") == lease.lease_id
             and run.get("status") == RunStatus.RUNNING
         )
+
+
+def _last_cause(run: dict[str, Any]) -> str | None:
+    """What the last attempt died of, so giving up still says why."""
+    if run.get("status") == RunStatus.RUNNING:  # its lease lapsed with nothing recorded
+        return "The processor running the last attempt stopped before it could finish."
+    last = run.get("last_error")
+    message = last.get("message") if isinstance(last, dict) else None
+    return message if isinstance(message, str) else None
 
 
 def _to_republish(job: Job, index: int) -> str | None:
