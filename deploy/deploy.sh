@@ -52,6 +52,10 @@ common_env() {
     "LONGRUN_DEAD_LETTER_TOPIC=$DEAD_LETTER_TOPIC" \
     "LONGRUN_MAX_DELIVERY_ATTEMPTS=$MAX_DELIVERY_ATTEMPTS" \
     "LONGRUN_TRACE_EXPORTER=cloud-trace"
+  # Both services check gs:// sources against it; unset, gs:// sources are refused.
+  if [ -n "${SOURCE_BUCKETS:-}" ]; then
+    printf '%s\n' "LONGRUN_SOURCE_BUCKETS=$SOURCE_BUCKETS"
+  fi
 }
 
 deploy_processor() { # AUDIENCE (empty on the very first deploy)

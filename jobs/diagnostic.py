@@ -28,20 +28,34 @@ class DiagnosticInput(BaseModel):
         default=540.0, gt=0, le=86_400, description="Each stage's limit for one attempt."
     )
     checkpoint_every: int = Field(
-        default=0, ge=0, description="Save a resumable cursor every N units (0: never)."
+        default=0, ge=0, le=100_000, description="Save a resumable cursor every N units (0: never)."
     )
     fail_stage: int | None = Field(
-        default=None, ge=1, description="1-based stage that fails, if any."
+        default=None, ge=1, le=20, description="1-based stage that fails, if any."
     )
-    fail_mode: Literal["permanent", "transient"] = "permanent"
+    fail_mode: Literal["permanent", "transient", "unexpected", "unavailable", "timeout"] = Field(
+        default="permanent",
+        description="How fail_stage fails: a PermanentError, a TransientError, a bug in stage "
+        "code (ValueError), an outage (Google's ServiceUnavailable) or a network TimeoutError.",
+    )
     fail_attempts: int | None = Field(
         default=None,
         ge=1,
+        le=1_000,
         description="Fail only the first N attempts of fail_stage, then succeed (None: all).",
     )
 
     fail_at_unit: int = Field(
-        default=0, ge=0, description="Units fail_stage does (and pays for) before it fails."
+        default=0,
+        ge=0,
+        le=100_000,
+        description="Units fail_stage does (and pays for) before it fails.",
+    )
+    output_kib: int = Field(
+        default=0,
+        ge=0,
+        le=2_048,
+        description="KiB of padding in each step's output (for size limits).",
     )
     cost_per_unit_usd: float = Field(
         default=0.0, ge=0, le=10, description="USD each unit spends, like a paid API call."

@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from jobs.pipeline import PipelineSpec, StageSpec
-from jobs.sources import SOURCE_ERROR, SourceKind, SourceNotAllowed, source_kind
+from jobs.sources import (
+    SOURCE_ERROR,
+    SOURCE_RULES,
+    SourceKind,
+    SourceNotAllowed,
+    SourceRules,
+    check_source,
+    source_kind,
+)
 
 
 class MediaOptions(BaseModel):
@@ -37,10 +52,14 @@ class MediaInput(BaseModel):
 
     @field_validator("source", "chat")
     @classmethod
-    def _allowed_source(cls, value: str | None) -> str | None:
-        if value is not None:
+    def _allowed_source(cls, value: str | None, info: ValidationInfo) -> str | None:
+        # Submit passes the deployment's SourceRules. Stored input read back in the processor
+        # has none: there the fetch stage checks each source itself, so a source refused now
+        # fails that job once (SOURCE_NOT_ALLOWED) instead of failing to parse on every retry.
+        rules = (info.context or {}).get(SOURCE_RULES)
+        if value is not None and isinstance(rules, SourceRules):
             try:
-                source_kind(value)
+                check_source(value, rules)
             except SourceNotAllowed as exc:
                 raise PydanticCustomError(SOURCE_ERROR, exc.message) from None
         return value

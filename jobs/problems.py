@@ -43,6 +43,9 @@ def problem_response(
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     title = _TITLES.get(status, "Error")
+    detail = _clipped(detail, _MAX_ECHOED_DETAIL)
+    if errors is not None:
+        errors = [_clipped_error(error) for error in errors[:_MAX_FIELD_ERRORS]]
     body = Problem(title=title, status=status, code=code, detail=detail, errors=errors)
     return JSONResponse(
         body.model_dump(exclude_none=True),
@@ -66,6 +69,27 @@ _TITLES = {
     500: "Internal Server Error",
     503: "Service Unavailable",
 }
+
+
+# What a problem echoes of the request is bounded: an unknown key of 500 KB, or ten thousand
+# of them, must not come back (twice) in the answer.
+_MAX_ECHOED_FIELD = 100
+_MAX_ECHOED_MESSAGE = 200
+_MAX_FIELD_ERRORS = 20
+_MAX_ECHOED_DETAIL = 500
+# FastAPI's words for a body its JSON parser gave up on (too deep, not UTF-8, a huge number).
+_UNPARSABLE_BODY = "There was an error parsing the body"
+
+
+def _clipped(text: str, limit: int) -> str:
+    return text if len(text) <= limit else f"{text[: limit - 1]}…"
+
+
+def _clipped_error(error: FieldError) -> FieldError:
+    return FieldError(
+        field=_clipped(error.field, _MAX_ECHOED_FIELD),
+        message=_clipped(error.message, _MAX_ECHOED_MESSAGE),
+    )
 
 
 def _field_name(location: tuple[Any, ...]) -> str:
@@ -101,6 +125,8 @@ async def _on_validation_error(_: Request, exc: Exception) -> JSONResponse:
 
 async def _on_http_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400 and exc.detail == _UNPARSABLE_BODY:
+        return problem_response(400, "MALFORMED_JSON", "The request body is not valid JSON.")
     code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(exc.status_code, "HTTP_ERROR")
     headers = dict(exc.headers or {})
     return problem_response(exc.status_code, code, str(exc.detail), headers=headers or None)

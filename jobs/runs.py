@@ -36,6 +36,7 @@ class Lease:
     lease_id: str
     attempt: int
     final_attempt: int  # a transient failure of this attempt fails the job
+    first_attempt: int = 1  # the first of this allowance (a job retry starts a new one)
 
 
 class Run(BaseModel):
@@ -63,6 +64,12 @@ class Run(BaseModel):
     @property
     def done(self) -> bool:
         return self.status == RunStatus.DONE
+
+    def last_cause(self) -> str | None:
+        """What the last attempt died of, so giving up still says why."""
+        if self.status == RunStatus.RUNNING:  # its lease lapsed with nothing recorded
+            return "The processor running the last attempt stopped before it could finish."
+        return self.last_error.message if self.last_error else None
 
     def is_live(self, now: datetime) -> bool:
         """Whether someone holds the stage's lease right now."""

@@ -6,8 +6,20 @@ import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, BeforeValidator, Field, SecretStr, model_validator
+from pydantic import (
+    AfterValidator,
+    AliasChoices,
+    BeforeValidator,
+    Field,
+    SecretStr,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from jobs.sources import bucket_problem
+
+# No media job analyses more than a week of recording, whatever LONGRUN_MAX_MEDIA_SECONDS says.
+MEDIA_SECONDS_CEILING = 7 * 24 * 3600.0
 
 
 def _names(value: Any) -> Any:
@@ -16,6 +28,15 @@ def _names(value: Any) -> Any:
         text = value.strip()
         return json.loads(text) if text.startswith("[") else [n for n in text.split(",") if n]
     return value
+
+
+def _bucket_names(names: list[str]) -> list[str]:
+    """Bucket names as users must spell them, or a start-up error naming the bad one."""
+    canonical = [name.strip().lower() for name in names]
+    for name in canonical:
+        if (problem := bucket_problem(name)) is not None:
+            raise ValueError(f"{name!r} in LONGRUN_SOURCE_BUCKETS: {problem}")
+    return canonical
 
 
 class Settings(BaseSettings):
@@ -68,6 +89,14 @@ class Settings(BaseSettings):
     max_source_bytes: int = Field(default=2 * 1024**3, gt=0)
     fetch_max_redirects: int = Field(default=5, ge=0, le=20)
     download_url_seconds: int = Field(default=900, ge=60, le=7 * 24 * 3600)
+    # The longest recording a media job analyses (48 h by default). Analyses size their grids
+    # by it, so a file whose headers claim more is refused; the ceiling keeps that bounded.
+    max_media_seconds: float = Field(default=48 * 3600.0, gt=0, le=MEDIA_SECONDS_CEILING)
+    # Buckets users may name in gs:// sources. The processor can read more than any one user
+    # should, so none by default (gs:// off); longrun's own bucket may never be listed.
+    source_buckets: Annotated[
+        list[str], NoDecode, BeforeValidator(_names), AfterValidator(_bucket_names)
+    ] = Field(default_factory=list)
 
     # Webhooks (processor/webhooks.py). Without a secret, jobs with a callback_url are refused.
     webhook_secret: SecretStr | None = None
@@ -130,6 +159,8 @@ class Settings(BaseSettings):
             raise ValueError("LONGRUN_PUSH_AUTH_AUDIENCE is required with a push auth account")
         if self.webhook_allowed_hosts and not self.local:
             raise ValueError("LONGRUN_WEBHOOK_ALLOWED_HOSTS is for local stacks (LONGRUN_LOCAL)")
+        if self.bucket_name in self.source_buckets:
+            raise ValueError("LONGRUN_SOURCE_BUCKETS may not name longrun's own bucket")
         return self
 
     @property

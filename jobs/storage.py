@@ -1,7 +1,8 @@
 """Cloud Storage: where uploads, job sources and artifacts live.
 
 Google's client is synchronous; async callers run these methods in a worker thread.
-Objects are laid out as `uploads/{upload_id}/{filename}` and `jobs/{job_id}/{name}`.
+Objects are laid out as `uploads/{upload_id}/{filename}` and `jobs/{job_id}/{name}`; every
+`gs://` URI, ours and users' alike, is taken apart by the one strict parser in `jobs.sources`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from google.auth.credentials import AnonymousCredentials, Signing
 from jobs.errors import PermanentError
 from jobs.models import Artifact
 from jobs.settings import Settings
+from jobs.sources import parse_gs_uri
 
 # Read and write in pieces this big: memory stays flat whatever the object's size.
 CHUNK_BYTES = 8 * 1024 * 1024
@@ -24,16 +26,6 @@ CHUNK_BYTES = 8 * 1024 * 1024
 
 class SourceTooLarge(PermanentError):
     code = "SOURCE_TOO_LARGE"
-
-
-def parse_gs_uri(uri: str) -> tuple[str, str]:
-    """`gs://bucket/name` → (bucket, name)."""
-    if not uri.startswith("gs://") or "/" not in uri[5:]:
-        raise ValueError(f"not a gs:// object URI: {uri!r}")
-    bucket, name = uri[5:].split("/", 1)
-    if not bucket or not name:
-        raise ValueError(f"not a gs:// object URI: {uri!r}")
-    return bucket, name
 
 
 class Storage:

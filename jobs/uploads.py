@@ -7,10 +7,12 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-# What may be uploaded: media, and the text formats of chat logs.
+# What may be uploaded: media, and the text formats of chat logs. Subtypes are RFC 6838
+# restricted names, ASCII only: the type goes into HTTP headers, which are latin-1.
 _ALLOWED_TYPE = re.compile(
-    r"^(audio|video)/[\w.+-]+$|^(text/csv|text/plain|application/x-ndjson|application/jsonl"
-    r"|application/json|application/octet-stream)$"
+    r"^(audio|video)/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$|^(text/csv|text/plain|application/x-ndjson"
+    r"|application/jsonl|application/json|application/octet-stream)$",
+    re.ASCII,
 )
 _UNSAFE_FILENAME = re.compile(r"[^\w.()+-]+")
 
@@ -22,7 +24,7 @@ class UploadRequest(BaseModel):
 
     filename: str = Field(min_length=1, max_length=200, examples=["stream.mp4"])
     content_type: str = Field(min_length=3, max_length=100, examples=["video/mp4"])
-    size_bytes: int = Field(gt=0, examples=[104857600])
+    size_bytes: int = Field(gt=0, le=2**53, examples=[104857600])  # past int64, Firestore fails
 
     @field_validator("content_type")
     @classmethod

@@ -14,7 +14,7 @@ import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import httpx
 
@@ -92,16 +92,28 @@ async def checked_request(
     headers: dict[str, str],
     content: bytes | None = None,
 ) -> httpx.Request:
-    """A request to the checked address of the URL's host, with the name kept for Host and TLS."""
+    """A request to the checked address of the URL's host, with the name kept for Host and TLS.
+
+    The host is the one `rules.check_url` normalised (IDNA, numeric forms): the URL's own
+    spelling of it is never parsed again, so what was checked is what is resolved and named.
+    """
     host = rules.check_url(url)
     parts = urlsplit(url)
     port = parts.port or 443
     address = await resolve_checked(host, port, rules)
-    target = httpx.URL(url).copy_with(host=str(address))
-    headers = {"Host": parts.netloc.rsplit("@", 1)[-1], **headers}
+    target = httpx.URL(
+        urlunsplit(("https", _netloc(str(address), port), parts.path, parts.query, ""))
+    )
+    headers = {"Host": _netloc(host, parts.port), **headers}
     return client.build_request(
         method, target, headers=headers, content=content, extensions={"sni_hostname": host}
     )
+
+
+def _netloc(host: str, port: int | None) -> str:
+    """`host[:port]`, with an IPv6 address in brackets."""
+    bracketed = f"[{host}]" if ":" in host else host
+    return bracketed if port is None else f"{bracketed}:{port}"
 
 
 def _raise_for_status(response: httpx.Response, url: str) -> None:

@@ -68,15 +68,14 @@ def decide_claim(
         return Decision(Claim(ClaimOutcome.CANCELLED, job=cancelled, index=index), job=cancelled)
     resuming = run.status == RunStatus.CONTINUING
     if not resuming and run.attempts_left(settings.max_attempts) <= 0:
-        last = run.last_error.message if run.last_error else None
-        error = exhausted_error(stage, run.attempts, last)
+        error = exhausted_error(stage, run.attempts, run.last_cause())
         failed = transitions.stage_failed(job, index, error, now)
         released = run.released(RunStatus.FAILED, now, expire_at=job.expire_at)
         claim = Claim(ClaimOutcome.EXHAUSTED, job=failed, index=index)
         return Decision(claim, job=failed, runs={stage: released})
     attempt = run.attempts if resuming else run.attempts + 1
     final = run.retry_base + settings.max_attempts
-    lease = Lease(job.job_id, stage, owner, uuid.uuid4().hex, attempt, final)
+    lease = Lease(job.job_id, stage, owner, uuid.uuid4().hex, attempt, final, run.retry_base + 1)
     started = transitions.stage_started(job, index, attempt, now, resumed=resuming)
     leased = run.leased(lease, now, settings.lease_seconds, job.expire_at)
     claim = Claim(ClaimOutcome.CLAIMED, job=started, index=index, lease=lease, cursor=run.cursor)

@@ -15,21 +15,20 @@ from typing import Any
 
 from jobs import tracing
 from jobs.catalog import PIPELINES
-from jobs.errors import JobCancelled, LongrunError, PermanentError
+from jobs.errors import JobCancelled
 from jobs.logs import log_context
 from jobs.models import ErrorInfo, StageMessage
+from jobs.runs import Lease
 from processor.context import Skipped
 from processor.costs import CostLedger
 from processor.delivery import Delivery
+from processor.failures import Failure, classify, error_info
 from processor.finishing import Finisher
 from processor.leases import Claim, ClaimOutcome, LeaseLost
 from processor.runtime import Outcome, Runtime, job_ended, publish_stage
 from processor.segment import BudgetSpent, Segment
 
 log = logging.getLogger(__name__)
-
-# Longest message from an unexpected exception that is shown to users.
-_MAX_ERROR_TEXT = 300
 
 
 async def run_stage(
@@ -80,12 +79,22 @@ async def _execute(claim: Claim, runtime: Runtime, delivery: Delivery) -> Outcom
         message = f"This processor cannot run {job.pipeline}/{lease.stage}."
         return await finish.failed(ErrorInfo(code="UNKNOWN_STAGE", message=message))
     result = runtime.functions.result(pipeline.result)
-    outputs = await runtime.store.stage_outputs(
-        job.job_id, [s.name for s in job.stages[: claim.index]]
-    )
-    segment = Segment(runtime, job, claim, spec, outputs, costs)
+    segment: Segment | None = None
     try:
+        outputs = await runtime.store.stage_outputs(
+            job.job_id, [s.name for s in job.stages[: claim.index]]
+        )
+        segment = Segment(runtime, job, claim, spec, outputs, costs)
         output = await segment.run(function)
+        skipped = output.reason if isinstance(output, Skipped) else None
+        if skipped is not None:
+            output = {"skipped": skipped}
+        return await finish.succeeded(
+            output,
+            lambda: result({**outputs, lease.stage: output}),
+            segment.artifacts,
+            skipped=skipped,
+        )
     except LeaseLost:
         log.warning("lease lost; another attempt owns the stage now")
         return Outcome.ACK
@@ -93,32 +102,29 @@ async def _execute(claim: Claim, runtime: Runtime, delivery: Delivery) -> Outcom
         return await finish.cancelled()
     except BudgetSpent:
         return await finish.continuing()
-    except PermanentError as exc:
-        return await finish.failed(_error_info(exc, retryable=False))
     except asyncio.CancelledError:
         # The instance is shutting down (Runtime.drain, or uvicorn after its grace period): hand
         # the stage back at once instead of leaving the lease to expire. The release is a task
         # of its own, so a second cancel cannot cut it short; drain() waits for it.
-        release = asyncio.create_task(finish.interrupted(segment.checkpointed))
+        checkpointed = segment is not None and segment.checkpointed
+        release = asyncio.create_task(finish.interrupted(checkpointed))
         runtime.releases.add(release)
         release.add_done_callback(runtime.releases.discard)
         raise
     except Exception as exc:
-        log.warning("attempt %d failed", lease.attempt, exc_info=True)
-        return await finish.transient(_error_info(exc, retryable=True))
-    skipped = output.reason if isinstance(output, Skipped) else None
-    if skipped is not None:
-        output = {"skipped": skipped}
-    return await finish.succeeded(
-        output,
-        lambda: result({**outputs, lease.stage: output}),
-        segment.artifacts,
-        skipped=skipped,
-    )
+        return await _failed(exc, finish, lease)
 
 
-def _error_info(exc: Exception, *, retryable: bool) -> ErrorInfo:
-    if isinstance(exc, LongrunError):
-        return ErrorInfo(code=exc.code, message=exc.message, retryable=retryable)
-    text = f"Unexpected {type(exc).__name__}: {exc}"[:_MAX_ERROR_TEXT]
-    return ErrorInfo(code="TRANSIENT", message=text, retryable=retryable)
+async def _failed(exc: Exception, finish: Finisher, lease: Lease) -> Outcome:
+    """End an attempt that raised, as `processor.failures` classifies it."""
+    failure = classify(exc)
+    error = error_info(exc, failure, job_id=lease.job_id, stage=lease.stage)
+    match failure:
+        case Failure.PERMANENT:
+            return await finish.failed(error)
+        case Failure.TRANSIENT:
+            log.warning("attempt %d failed", lease.attempt, exc_info=exc)
+            return await finish.transient(error)
+        case Failure.UNEXPECTED:
+            log.error("attempt %d failed unexpectedly", lease.attempt, exc_info=exc)
+            return await finish.unexpected(error)

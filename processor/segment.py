@@ -81,10 +81,13 @@ class Segment:
             self.artifacts = context.artifacts
             body = asyncio.create_task(function(context))
             heartbeat = asyncio.create_task(_heartbeat(self._runtime, self._lease, body))
+            deadline = asyncio.timeout(limit)
             try:
-                async with asyncio.timeout(limit):
+                async with deadline:
                     return await body
             except TimeoutError:
+                if not deadline.expired():
+                    raise  # the stage's own (a network timeout, say), not its time limit
                 if budget < spec.timeout_seconds and self.checkpointed:
                     raise BudgetSpent from None
                 raise StageTimeout(limit) from None

@@ -17,7 +17,7 @@ from jobs.problems import FieldError
 from jobs.publisher import StagePublisher, publish_or_defer
 from jobs.quotas import Quotas
 from jobs.settings import Settings
-from jobs.sources import SOURCE_ERROR
+from jobs.sources import SOURCE_ERROR, SOURCE_RULES, SourceRules
 from jobs.store import JobStore
 from jobs.webhooks import WebhooksNotConfigured, check_callback_url
 
@@ -36,9 +36,11 @@ def _pipeline(name: str) -> PipelineSpec:
     return spec
 
 
-def _validated_input(spec: PipelineSpec, raw: dict[str, Any]) -> BaseModel:
+def _validated_input(spec: PipelineSpec, raw: dict[str, Any], settings: Settings) -> BaseModel:
     try:
-        return spec.input_model.model_validate(raw)
+        return spec.input_model.model_validate(
+            raw, context={SOURCE_RULES: SourceRules.of(settings)}
+        )
     except ValidationError as exc:
         errors = [
             FieldError(field=".".join(["input", *map(str, e["loc"])]), message=e["msg"])
@@ -123,7 +125,7 @@ async def submit_job(
     publishes it later, so the client still gets its job id rather than an error to retry.
     """
     spec = _pipeline(request.pipeline)
-    params = _validated_input(spec, request.input)  # once: plan and upload checks share it
+    params = _validated_input(spec, request.input, settings)  # once: plan and uploads share it
     _check_callback(request.callback_url, settings)
     budget = job_budget(spec, params, request.max_cost_usd, settings)
     await _check_uploads(spec, params, owner, store)

@@ -11,6 +11,8 @@ import asyncio
 import hashlib
 from typing import Any
 
+from google.api_core.exceptions import ServiceUnavailable
+
 from jobs.diagnostic import DiagnosticInput
 from jobs.errors import PermanentError, TransientError
 from processor.context import StageContext
@@ -33,11 +35,20 @@ def _maybe_fail(params: DiagnosticInput, number: int, attempt: int, unit: int) -
         return
     if params.fail_attempts is not None and attempt > params.fail_attempts:
         return
-    if params.fail_mode == "permanent":
-        raise PermanentError(
-            f"Diagnostic step {number} was asked to fail.", code="DIAGNOSTIC_FAILURE"
-        )
-    raise TransientError(f"Diagnostic step {number} failed on attempt {attempt}, as asked.")
+    match params.fail_mode:
+        case "permanent":
+            raise PermanentError(
+                f"Diagnostic step {number} was asked to fail.", code="DIAGNOSTIC_FAILURE"
+            )
+        case "transient":
+            raise TransientError(f"Diagnostic step {number} failed on attempt {attempt}, as asked.")
+        case "unexpected":  # what a bug in stage code looks like
+            raise ValueError(f"diagnostic step {number} raised on attempt {attempt}, as asked")
+        case "unavailable":
+            message = f"Diagnostic step {number}: backend unavailable, as asked."
+            raise ServiceUnavailable(message)  # type: ignore[no-untyped-call]
+        case "timeout":
+            raise TimeoutError(f"diagnostic step {number} timed out on attempt {attempt}, as asked")
 
 
 async def run_step(ctx: StageContext) -> dict[str, Any]:
@@ -63,7 +74,10 @@ async def run_step(ctx: StageContext) -> dict[str, Any]:
             await ctx.checkpoint({"unit": unit, "digest": digest})
     # The body's own record that it ran to the end: tests count these to prove exactly-once.
     ctx.log.info("diagnostic step body completed", extra={"units": total, "digest": digest})
-    return {"step": number, "units": total, "digest": digest}
+    output: dict[str, Any] = {"step": number, "units": total, "digest": digest}
+    if params.output_kib:
+        output["padding"] = "x" * (params.output_kib * 1024)
+    return output
 
 
 def result(outputs: dict[str, Any]) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from google.cloud import firestore
 from PIL import Image
 
 from cli.uploading import upload_file
-from deploy.local.ephemeral import Stack
+from deploy.local.ephemeral import Stack, start_stack
 from jobs.models import JobStatus, StageStatus
 from jobs.storage import Storage
 from samples.media import make_audio, make_chat, make_video
@@ -122,63 +122,83 @@ def test_audio_only_without_chat_skips_scenes_and_chat(
     assert "thumbnail-1.jpg" in final.artifacts
 
 
+# A bucket that is not longrun's, standing for a user's own media; stacks that read from it
+# list it in LONGRUN_SOURCE_BUCKETS, as an operator would.
+OUTSIDE_BUCKET = "someone-elses-media"
+
+
 def outside_object(stack: Stack, path: Path) -> str:
-    """Put a file in a bucket that is not longrun's, as a user's own media; its gs:// URI."""
+    """Put a file in OUTSIDE_BUCKET; its gs:// URI."""
     storage = Storage(stack.settings)
-    bucket = storage._client.bucket("someone-elses-media")
+    bucket = storage._client.bucket(OUTSIDE_BUCKET)
     if not bucket.exists():
         storage._client.create_bucket(bucket.name)
     bucket.blob(path.name).upload_from_filename(str(path))
     return f"gs://{bucket.name}/{path.name}"
 
 
+@pytest.fixture(scope="module")
+def sources_stack(log_dir: Path, emulator_hosts: dict[str, str]) -> Iterator[Stack]:
+    """The default stack, but whose operator lets users name OUTSIDE_BUCKET in gs:// sources."""
+    running = start_stack(log_dir / "media-sources", LONGRUN_SOURCE_BUCKETS=OUTSIDE_BUCKET)
+    yield running
+    running.stop()
+
+
 @pytest.mark.parametrize("name", ["notes.txt", "truncated.mp4", "empty.mp4"])
 def test_what_is_not_playable_media_fails_once_with_unsupported_media(
-    stack: Stack, api: httpx.Client, media_watcher: JobsWatcher, media_dir: Path, name: str
+    sources_stack: Stack, db: firestore.Client, media_dir: Path, name: str
 ) -> None:
     path = media_dir / name
-    # An upload must declare a size above zero, so the empty file comes from a bucket.
-    source = upload_file(api, path) if path.stat().st_size else outside_object(stack, path)
-
-    job_id = submit_media(api, source=source)
-    final = media_watcher.wait_terminal(job_id, timeout=120)
+    watcher = JobsWatcher.start(db, sources_stack.settings)
+    with sources_stack.api() as api:
+        # An upload must declare a size above zero, so the empty file comes from a bucket.
+        has_bytes = path.stat().st_size > 0
+        source = upload_file(api, path) if has_bytes else outside_object(sources_stack, path)
+        job_id = submit_media(api, source=source)
+    final = watcher.wait_terminal(job_id, timeout=120)
+    watcher.stop()
 
     assert final.status == JobStatus.FAILED
     assert final.error is not None
     assert final.error.code == "UNSUPPORTED_MEDIA"
     assert final.error.retryable is False
     assert sum(stage.attempts for stage in final.stages) <= 2, "no retry storm"
-    assert len(log_lines(stack, job_id, "claim claimed")) <= 2
+    assert len(log_lines(sources_stack, job_id, "claim claimed")) <= 2
 
 
-def test_an_address_that_only_resolves_to_loopback_is_refused_when_fetched(
-    stack: Stack, api: httpx.Client, media_watcher: JobsWatcher
+def test_an_address_that_only_resolves_to_loopback_is_refused_at_submit(
+    api: httpx.Client,
 ) -> None:
-    job_id = submit_media(api, source="https://2130706433/vod.mp4")
+    refused = api.post(
+        "/v1/jobs",
+        json={"pipeline": "media-analysis", "input": {"source": "https://2130706433/vod.mp4"}},
+    )
 
-    final = media_watcher.wait_terminal(job_id, timeout=60)
-
-    assert final.status == JobStatus.FAILED
-    assert final.error is not None
-    assert final.error.code == "SOURCE_NOT_ALLOWED"
-    assert final.error.stage == "fetch"
+    assert refused.status_code == 422
+    assert refused.json()["code"] == "SOURCE_NOT_ALLOWED"
 
 
 def test_an_oversize_gs_source_fails_without_being_read(
     make_stack: Callable[..., Stack], db: firestore.Client, media_dir: Path
 ) -> None:
-    stack = make_stack(LONGRUN_MAX_SOURCE_BYTES="1000")
+    stack = make_stack(LONGRUN_MAX_SOURCE_BYTES="1000", LONGRUN_SOURCE_BUCKETS=OUTSIDE_BUCKET)
     big = outside_object(stack, media_dir / "stream.mp4")
     watcher = JobsWatcher.start(db, stack.settings)
     with stack.api() as api:
         job_id = submit_media(api, source=big)
-        own = submit_media(api, source=f"gs://{stack.settings.bucket_name}/uploads/x/y.mp4")
+        own = api.post(
+            "/v1/jobs",
+            json={
+                "pipeline": "media-analysis",
+                "input": {"source": f"gs://{stack.settings.bucket_name}/uploads/x/y.mp4"},
+            },
+        )
 
     final = watcher.wait_terminal(job_id, timeout=60)
-    refused = watcher.wait_terminal(own, timeout=60)
     watcher.stop()
 
     assert final.error is not None
     assert final.error.code == "SOURCE_TOO_LARGE"
-    assert refused.error is not None
-    assert refused.error.code == "SOURCE_NOT_ALLOWED"
+    assert own.status_code == 422
+    assert own.json()["code"] == "SOURCE_NOT_ALLOWED"

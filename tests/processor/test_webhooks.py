@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import ipaddress
 import json
 import socket
 import ssl
@@ -35,6 +34,7 @@ from jobs.models import (
     WebhookStatus,
     utcnow,
 )
+from jobs.sources import hosts_file_addresses
 from jobs.store import job_to_document
 from tests.support import JobsWatcher, submit_diagnostic
 
@@ -370,26 +370,21 @@ def test_a_running_job_cancelled_calls_its_webhook_when_its_stage_stops(
     assert verified_body(receiver.calls_to(url)[0])["event"] == "job.cancelled"
 
 
-def test_a_callback_that_resolves_to_a_private_address_is_never_called(
-    hook_stack: Stack, receiver: Receiver, watcher: JobsWatcher
+def test_a_callback_to_the_machine_s_own_name_is_refused_at_submit(
+    hook_stack: Stack, receiver: Receiver
 ) -> None:
-    # The machine's own name passes the checks made without network, then resolves to itself.
+    # /etc/hosts maps the machine's own name to itself: refused before any job or DNS lookup.
     name = socket.gethostname()
-    try:
-        addresses = {ipaddress.ip_address(info[4][0]) for info in socket.getaddrinfo(name, 443)}
-    except socket.gaierror:
-        pytest.skip(f"{name} does not resolve here")
-    if any(address.is_global for address in addresses):
-        pytest.skip(f"{name} resolves to a public address here")
+    addresses = hosts_file_addresses(name.lower())
+    if not addresses or any(address.is_global for address in addresses):
+        pytest.skip(f"/etc/hosts gives {name} no private address here")
     port = httpx.URL(receiver.base_url).port
     url = f"https://{name}:{port}/ok/{uuid.uuid4().hex}"
-    job_id = submit(hook_stack, url, stages=1).json()["job_id"]
 
-    job = watcher.wait_for(job_id, webhook_settled)
+    response = submit(hook_stack, url, stages=1)
 
-    assert job.webhook is not None
-    assert job.webhook.status == WebhookStatus.FAILED
-    assert "not a public internet address" in (job.webhook.last_error or "")
+    assert response.status_code == 422
+    assert response.json()["code"] == "CALLBACK_NOT_ALLOWED"
     assert receiver.calls_to(url) == []
 
 

@@ -17,14 +17,18 @@ import av
 import numpy as np
 import numpy.typing as npt
 
+from jobs.settings import MEDIA_SECONDS_CEILING
 from processor.pipelines.media.models import AudioAnalysis, Peak, Span
 from processor.pipelines.media.probe import (
     Progress,
+    TimeCheck,
+    check_length,
     container_seconds,
     first_audio,
     open_media,
     paced,
     stream_seconds,
+    stream_start,
     unsupported,
 )
 
@@ -80,7 +84,11 @@ def typical_level(loudness_dbfs: list[float] | Floats) -> Level:
 
 
 def analyse_audio(
-    path: Path, *, window_seconds: float = 0.5, progress: Progress = lambda _fraction: None
+    path: Path,
+    *,
+    window_seconds: float = 0.5,
+    max_seconds: float = MEDIA_SECONDS_CEILING,
+    progress: Progress = lambda _fraction: None,
 ) -> AudioAnalysis:
     """Measure the loudness of the first audio stream and find its silences and loud bursts."""
     report = paced(progress)
@@ -90,8 +98,13 @@ def analyse_audio(
             raise unsupported("it has no audio stream")
         expected = stream_seconds(stream) or container_seconds(container) or 0.0
         meter = LoudnessMeter(sample_rate=stream.sample_rate, window_seconds=window_seconds)
+        clock, origin = TimeCheck(max_seconds), stream_start(stream)
         for index, frame in enumerate(container.decode(stream)):
+            if frame.time is not None:
+                clock.frame_at(frame.time - origin)
             meter.add(frame)
+            # The levels grow with the sound decoded, which a tiny file can make endless.
+            check_length(meter.seconds, max_seconds)
             if index % _PROGRESS_FRAMES == 0 and expected > 0:
                 report(meter.seconds / expected)
         levels = meter.finish()

@@ -3,7 +3,9 @@
 A chat log is JSON lines (`{"timestamp_seconds": 12.5, "user": "a", "text": "..."}`) or CSV
 with a `timestamp_seconds,user,text` header; the first non-blank line tells which. The file is
 read a line at a time; a line that cannot be placed on the recording's time line is counted
-and skipped, since one bad line should not cost the whole analysis.
+and skipped, since one bad line should not cost the whole analysis. A file that breaks the
+parsers (an endless line or field, nesting too deep for json) is refused as INVALID_CHAT, with
+the line where it broke: it would break the same way on every retry.
 """
 
 from __future__ import annotations
@@ -21,8 +23,13 @@ import numpy.typing as npt
 from jobs.errors import PermanentError
 from processor.pipelines.media.audio import runs
 from processor.pipelines.media.models import ChatAnalysis, Span
+from processor.pipelines.media.probe import grid_cells
 
+INVALID = "INVALID_CHAT"
 TIMESTAMP = "timestamp_seconds"
+# Chat messages are short (Twitch allows 500 characters): a longer line is not chat, and the
+# cap keeps what is read at once small.
+MAX_LINE_CHARS = 64 * 1024
 # Messages may trail the recording a little (clocks differ); later than this, they are bad.
 LATE_SLACK_SECONDS = 5.0
 # A spike is a window this many robust standard deviations above the median rate, ...
@@ -38,7 +45,7 @@ class _Tally:
     def __init__(self, duration_seconds: float, window_seconds: float) -> None:
         self.window_seconds = window_seconds
         self.latest = duration_seconds + LATE_SLACK_SECONDS
-        self.counts = np.zeros(max(1, math.ceil(duration_seconds / window_seconds)), np.int64)
+        self.counts = np.zeros(grid_cells(duration_seconds, window_seconds), np.int64)
         self.messages = 0
         self.bad_lines = 0
 
@@ -58,7 +65,7 @@ def _seconds(value: object) -> float | None:
         return None
     try:
         seconds = float(value)
-    except ValueError:
+    except (ValueError, OverflowError):  # JSON integers may be too big for a float
         return None
     return seconds if math.isfinite(seconds) and seconds >= 0 else None
 
@@ -69,12 +76,12 @@ def analyse_chat(
     """Count a chat log's messages per window and find the windows where the chat spiked."""
     tally = _Tally(duration_seconds, window_seconds)
     with path.open(encoding="utf-8-sig", errors="replace", newline="") as file:
-        for timestamp in _timestamps(file):
+        for timestamp in _timestamps(_Lines(file)):
             tally.add(timestamp)
     if tally.messages == 0 and tally.bad_lines > 0:
         raise PermanentError(
             f"The chat log has no usable line ({tally.bad_lines} unreadable).",
-            code="INVALID_CHAT",
+            code=INVALID,
         )
     rates = tally.counts / window_seconds
     return ChatAnalysis(
@@ -86,31 +93,62 @@ def analyse_chat(
     )
 
 
-def _timestamps(file: TextIO) -> Iterator[object]:
+def invalid_chat(what: str, line: int) -> PermanentError:
+    return PermanentError(f"The chat log cannot be read: {what} (line {line}).", code=INVALID)
+
+
+class _Lines:
+    """The file's non-blank lines, numbered, none longer than MAX_LINE_CHARS: a file that is
+    one endless line must not be read into memory whole."""
+
+    def __init__(self, file: TextIO) -> None:
+        self.file = file
+        self.number = 0
+
+    def __iter__(self) -> Iterator[str]:
+        while line := self.file.readline(MAX_LINE_CHARS + 1):
+            self.number += 1
+            if len(line.rstrip("\r\n")) > MAX_LINE_CHARS:
+                raise invalid_chat(f"a line is over {MAX_LINE_CHARS} characters", self.number)
+            if line.strip():
+                yield line
+
+
+def _timestamps(lines: _Lines) -> Iterator[object]:
     """Each non-blank line's timestamp field, as found (None when the line has none)."""
-    lines = (line for line in file if line.strip())
-    first = next(lines, None)
+    rows = iter(lines)
+    first = next(rows, None)
     if first is None:
         return
-    header = next(csv.reader([first]))
+    header = next(_csv_rows([first], lines))
     if TIMESTAMP in (field.strip().lower() for field in header):
-        yield from _csv_timestamps(header, lines)
+        yield from _csv_timestamps(header, rows, lines)
     else:
-        yield _json_timestamp(first)
-        yield from (_json_timestamp(line) for line in lines)
+        yield _json_timestamp(first, lines.number)
+        yield from (_json_timestamp(line, lines.number) for line in rows)
 
 
-def _csv_timestamps(header: list[str], lines: Iterable[str]) -> Iterator[object]:
+def _csv_rows(source: Iterable[str], lines: _Lines) -> Iterator[list[str]]:
+    """CSV rows; a quoted field may span lines, so a broken one is refused where it ends."""
+    try:
+        yield from csv.reader(source)
+    except csv.Error as error:  # e.g. a field over csv's limit (128 KiB), or a NUL byte
+        raise invalid_chat(str(error), lines.number) from None
+
+
+def _csv_timestamps(header: list[str], rows: Iterable[str], lines: _Lines) -> Iterator[object]:
     column = [field.strip().lower() for field in header].index(TIMESTAMP)
-    for row in csv.reader(lines):
+    for row in _csv_rows(rows, lines):
         yield row[column] if len(row) > column else None
 
 
-def _json_timestamp(line: str) -> object:
+def _json_timestamp(line: str, number: int) -> object:
     try:
         message: Any = json.loads(line)
     except ValueError:
         return None
+    except RecursionError:  # json recurses once per level of nesting
+        raise invalid_chat("a line nests too deeply", number) from None
     return message.get(TIMESTAMP) if isinstance(message, dict) else None
 
 

@@ -1,7 +1,9 @@
 """The `fetch` stage: bring the recording (and its chat log) into the job's area in Storage.
 
-Each source is checked before its bytes are trusted: uploads must be the job owner's, gs://
-objects are sized before they are copied, https:// downloads go through the address-checked
+Each source is checked before its bytes are trusted, again after the API did: uploads must be
+the job owner's, gs:// objects must be spelled exactly and sit in a bucket the operator lists
+(never longrun's own: the processor must not read for one user what belongs to another), and
+are sized before they are copied, https:// downloads go through the address-checked
 fetcher, and media must look like media by its first bytes.
 """
 
@@ -13,8 +15,8 @@ from typing import Any
 from jobs.errors import PermanentError
 from jobs.media import MediaInput
 from jobs.models import Artifact
-from jobs.sources import SourceKind, SourceNotAllowed, source_kind
-from jobs.storage import SourceTooLarge, parse_gs_uri
+from jobs.sources import SourceKind, SourceRules, check_source, parse_gs_uri
+from jobs.storage import SourceTooLarge
 from processor.context import StageContext
 from processor.fetch import fetch_to_file
 from processor.pipelines.media.sniff import HEAD_BYTES, looks_like_text, sniff_media
@@ -36,7 +38,7 @@ async def _bring(
     ctx: StageContext, source: str, role: str, max_bytes: int, share: tuple[float, float]
 ) -> Artifact:
     """Copy one source into `jobs/{id}/{role}...`, checking it on the way."""
-    kind = source_kind(source)
+    kind = check_source(source, SourceRules.of(ctx.settings))
     if kind == SourceKind.HTTPS:
         return await _download(ctx, source, role, max_bytes, share)
     uri = await _object_uri(ctx, source, kind)
@@ -59,11 +61,7 @@ async def _object_uri(ctx: StageContext, source: str, kind: SourceKind) -> str:
         if upload is None:
             raise PermanentError(f"There is no upload {source!r}.", code="UPLOAD_NOT_FOUND")
         return upload.uri
-    bucket, _ = parse_gs_uri(source)
-    if bucket == ctx.storage.bucket.name:
-        # longrun's own bucket holds every user's uploads and results: only by upload id.
-        raise SourceNotAllowed("Objects in longrun's own bucket are reachable by upload id only.")
-    return source
+    return parse_gs_uri(source).uri
 
 
 async def _download(

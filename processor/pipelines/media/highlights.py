@@ -23,6 +23,7 @@ from processor.pipelines.media.models import (
     Highlight,
     SceneAnalysis,
 )
+from processor.pipelines.media.probe import grid_cells
 
 Floats = npt.NDArray[np.float64]
 
@@ -69,7 +70,7 @@ def score_highlights(
     options: MediaOptions,
 ) -> list[Highlight]:
     """The best `options.highlights` highlights, non-overlapping, in time order."""
-    cells = max(1, math.ceil(duration_seconds / GRID_SECONDS))
+    cells = grid_cells(duration_seconds, GRID_SECONDS)
     signals = _Signals(
         audio=audio_scores(audio, cells) if audio is not None else None,
         chat=chat_scores(chat, cells) if chat is not None else None,

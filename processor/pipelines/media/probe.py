@@ -7,10 +7,13 @@ file is what it is, and a retry would fail the same way. `paced` keeps progress 
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import av
 from av.audio.stream import AudioStream
@@ -20,11 +23,24 @@ from av.stream import Disposition, Stream
 from av.video.stream import VideoStream
 
 from jobs.errors import PermanentError
+from jobs.settings import MEDIA_SECONDS_CEILING
 from processor.pipelines.media.models import AudioInfo, MediaInfo, StreamInfo, VideoInfo
 
 UNSUPPORTED = "UNSUPPORTED_MEDIA"
+TOO_LONG = "MEDIA_TOO_LONG"
+# The fewest bytes a second of any real recording takes (64 bit/s, a tenth of the thinnest
+# speech codecs): a file claiming more seconds than this allows is lying about its length.
+MIN_BYTES_PER_SECOND = 8.0
+# Consecutive frames this far apart are not a recording with a pause but lying timestamps.
+MAX_GAP_SECONDS = 3600.0
 # Demuxers FFmpeg offers for text art and still images: they "open" but are not recordings.
 _NOT_RECORDINGS = {"tty", "bin", "xbin", "adf", "idf", "image2"}
+# The largest picture decoded (8K: 8192 x 4320). FFmpeg accepts up to about 16k x 16k, a
+# gigabyte a frame, from a picture that compresses to kilobytes.
+MAX_PIXELS = 8192 * 4320
+_DECODER_LIMITS = {"max_pixels": str(MAX_PIXELS)}
+# av.open takes decoder options per stream index; entries past the last stream are unused.
+_LIMITED_STREAMS = 1024
 # How far from the start packets are decoded to prove the streams are readable.
 _HEAD_PACKETS = 256
 # How much of its declared length a file may lack before it counts as truncated.
@@ -39,15 +55,54 @@ def unsupported(reason: str) -> PermanentError:
     return PermanentError(f"Not a readable audio or video file: {reason}.", code=UNSUPPORTED)
 
 
+def too_long(seconds: float, max_seconds: float) -> PermanentError:
+    return PermanentError(
+        f"The recording lasts {seconds:.0f} s; at most {max_seconds:.0f} s can be analysed.",
+        code=TOO_LONG,
+    )
+
+
+def check_length(seconds: float, max_seconds: float = MEDIA_SECONDS_CEILING) -> None:
+    """Refuse a recording longer than `max_seconds` (and than the ceiling, whatever it says)."""
+    limit = min(max_seconds, MEDIA_SECONDS_CEILING)
+    if seconds > limit:
+        raise too_long(seconds, limit)
+
+
+def grid_cells(duration_seconds: float, cell_seconds: float) -> int:
+    """How many cells a grid over the recording needs; never more than the ceiling allows."""
+    check_length(duration_seconds)
+    return max(1, math.ceil(duration_seconds / cell_seconds))
+
+
+@dataclass
+class TimeCheck:
+    """Checks frame times as an analysis reads them: headers may lie, so the frames decoded
+    are what bound the work, and a jump of hours between frames is a lie too."""
+
+    max_seconds: float = MEDIA_SECONDS_CEILING
+    last: float | None = None
+
+    def frame_at(self, seconds: float) -> None:
+        check_length(seconds, self.max_seconds)
+        if self.last is not None and seconds - self.last > MAX_GAP_SECONDS:
+            raise unsupported(f"its timestamps jump from {self.last:.0f} s to {seconds:.0f} s")
+        self.last = seconds if self.last is None else max(self.last, seconds)
+
+
 @contextmanager
 def open_media(path: Path) -> Iterator[InputContainer]:
     """Open a local media file; an FFmpeg error, now or while reading it, is UNSUPPORTED_MEDIA."""
     if not path.is_file() or path.stat().st_size == 0:
         raise unsupported("the file is missing or empty")
     try:
-        with av.open(str(path), metadata_errors="replace") as container:
+        # PyAV's stubs say list[str]; it takes (and needs) one dict of options per stream.
+        limits: Any = [_DECODER_LIMITS] * _LIMITED_STREAMS
+        with av.open(str(path), metadata_errors="replace", stream_options=limits) as container:
             if container.format.name in _NOT_RECORDINGS or container.format.name.endswith("_pipe"):
                 raise unsupported(f"{container.format.name} is not a recording format")
+            for stream in container.streams.video:
+                stream.codec_context.options = dict(_DECODER_LIMITS)
             yield container
     except av.FFmpegError as error:
         raise unsupported(error.strerror or type(error).__name__) from error
@@ -86,8 +141,9 @@ def container_seconds(container: InputContainer) -> float | None:
     return max(lengths, default=None)
 
 
-def probe_media(path: Path) -> MediaInfo:
-    """Describe a media file, after checking that it decodes at its start and reaches its end."""
+def probe_media(path: Path, *, max_seconds: float = MEDIA_SECONDS_CEILING) -> MediaInfo:
+    """Describe a media file, after checking that it decodes at its start and reaches its end,
+    and that its length is one its bytes can hold and the analyses may take on."""
     with open_media(path) as container:
         _check_riff_size(path)
         info = _describe(container)
@@ -96,6 +152,9 @@ def probe_media(path: Path) -> MediaInfo:
             raise unsupported("it has neither an audio nor a video stream")
         if info.duration_seconds <= 0:
             raise unsupported("its length is unknown")
+        _check_picture(info.video)
+        _check_bytes_hold(path, info.duration_seconds)
+        check_length(info.duration_seconds, max_seconds)
         _check_head(container, readable)
         _check_tail(container, info.duration_seconds)
         return info
@@ -172,6 +231,19 @@ def _check_tail(container: InputContainer, duration: float) -> None:
     missing = start + duration - reached
     if missing > max(_TAIL_SLACK_SECONDS, _TAIL_SLACK_FRACTION * duration):
         raise unsupported(f"it stops about {missing:.0f} s before its declared end (truncated?)")
+
+
+def _check_picture(video: VideoInfo | None) -> None:
+    """A picture over the decoders' limit is not even sized when probed: say why it fails."""
+    if video is not None and not 0 < video.width * video.height <= MAX_PIXELS:
+        raise unsupported("its picture has no size, or one larger than 8K (8192x4320)")
+
+
+def _check_bytes_hold(path: Path, duration: float) -> None:
+    """A few kilobytes cannot hold days of recording, whatever a header or a timestamp says."""
+    size = path.stat().st_size
+    if duration * MIN_BYTES_PER_SECOND > size:
+        raise unsupported(f"{size} bytes cannot hold the {duration:.0f} s it claims to last")
 
 
 def _check_riff_size(path: Path) -> None:

@@ -17,9 +17,11 @@ from av.video.frame import VideoFrame
 from av.video.reformatter import Interpolation
 from numpy.lib.stride_tricks import sliding_window_view
 
+from jobs.settings import MEDIA_SECONDS_CEILING
 from processor.pipelines.media.models import SceneAnalysis
 from processor.pipelines.media.probe import (
     Progress,
+    TimeCheck,
     container_seconds,
     first_video,
     open_media,
@@ -47,6 +49,7 @@ def find_scene_cuts(
     *,
     sample_fps: float = 4.0,
     width: int = 96,
+    max_seconds: float = MEDIA_SECONDS_CEILING,
     progress: Progress = lambda _fraction: None,
 ) -> SceneAnalysis:
     """Find the hard cuts of the first video stream; each is the time of the first new frame."""
@@ -57,8 +60,13 @@ def find_scene_cuts(
             raise unsupported("it has no video stream")
         stream.thread_type = "AUTO"
         expected = stream_seconds(stream) or container_seconds(container) or 0.0
-        sampler = FrameSampler(sample_fps=sample_fps, width=width, origin=stream_start(stream))
+        origin = stream_start(stream)
+        sampler = FrameSampler(sample_fps=sample_fps, width=width, origin=origin)
+        clock = TimeCheck(max_seconds)
         for frame in container.decode(stream):
+            # Kept pictures grow with the frames' times: bound them by the frames, not headers.
+            if frame.time is not None:
+                clock.frame_at(frame.time - origin)
             sampler.offer(frame)
             if expected > 0 and sampler.last_time is not None:
                 report(sampler.last_time / expected)

@@ -61,7 +61,8 @@ def _analysis(ctx: StageContext, stage: str, model: type[Analysis]) -> Analysis 
 async def probe(ctx: StageContext) -> dict[str, Any]:
     path = await _source(ctx)
     ctx.progress(0.5, "reading streams")
-    info = await asyncio.to_thread(probe_media, path)
+    limit = ctx.settings.max_media_seconds
+    info = await asyncio.to_thread(probe_media, path, max_seconds=limit)
     return info.model_dump()
 
 
@@ -69,7 +70,8 @@ async def audio(ctx: StageContext) -> dict[str, Any] | Skipped:
     if not _media(ctx).has_audio:
         return Skipped("The recording has no audio stream.")
     path = await _source(ctx)
-    result = await ctx.run_blocking(analyse_audio, path, message="loudness")
+    limit = ctx.settings.max_media_seconds
+    result = await ctx.run_blocking(analyse_audio, path, max_seconds=limit, message="loudness")
     return result.model_dump()
 
 
@@ -77,7 +79,8 @@ async def scenes(ctx: StageContext) -> dict[str, Any] | Skipped:
     if not _media(ctx).has_video:
         return Skipped("The recording has no video stream.")
     path = await _source(ctx)
-    result = await ctx.run_blocking(find_scene_cuts, path, message="frames")
+    limit = ctx.settings.max_media_seconds
+    result = await ctx.run_blocking(find_scene_cuts, path, max_seconds=limit, message="frames")
     return result.model_dump()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -96,3 +97,59 @@ def test_a_steady_chat_has_no_spikes(tmp_path: Path) -> None:
 
     assert analysis.messages > 400
     assert analysis.spikes == []
+
+
+def refusal(path: Path) -> PermanentError:
+    """The error analysing `path` raises: a chat that breaks the parser is refused for good."""
+    with pytest.raises(PermanentError) as raised:
+        analyse_chat(path, duration_seconds=60.0)
+    return raised.value
+
+
+def test_a_csv_field_over_the_csv_limit_is_invalid_chat_at_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "chat.csv"
+    # A quoted field may span lines: 70,000 short lines make one 140 kB field.
+    path.write_text('timestamp_seconds,user,text\n1,ann,hi\n2,bob,"' + "la\n" * 70_000 + '"\n')
+
+    error = refusal(path)
+
+    assert error.code == "INVALID_CHAT"
+    assert "field larger than field limit" in str(error)
+    where = re.search(r"\(line (\d+)\)", str(error))
+    assert where is not None
+    assert 3 < int(where[1]) < 70_003  # inside the field, where it grew past 128 KiB
+
+
+def test_a_200_kb_line_is_invalid_chat_at_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "chat.csv"
+    path.write_text('timestamp_seconds,user,text\n1,ann,hi\n2,bob,"' + "x" * 200_000 + '"\n')
+
+    error = refusal(path)
+
+    assert error.code == "INVALID_CHAT"
+    assert "line 3" in str(error)
+
+
+@pytest.mark.parametrize("depth", [30_000, 100_000])
+def test_a_json_line_nested_too_deep_is_invalid_chat_at_its_line(
+    tmp_path: Path, depth: int
+) -> None:
+    path = tmp_path / "chat.jsonl"
+    path.write_text('{"timestamp_seconds": 1}\n\n' + "[" * depth + "]" * depth + "\n")
+
+    error = refusal(path)
+
+    assert error.code == "INVALID_CHAT"
+    assert "line 3" in str(error)
+
+
+def test_timestamps_too_big_for_any_recording_are_bad_lines(tmp_path: Path) -> None:
+    path = tmp_path / "chat.jsonl"
+    huge = "1" + "0" * 400  # a JSON integer no float can hold
+    path.write_text(f'{{"timestamp_seconds": 1}}\n{{"timestamp_seconds": {huge}}}\n')
+    path.write_text(path.read_text() + '{"timestamp_seconds": 1e12}\n')
+
+    analysis = analyse_chat(path, duration_seconds=10.0)
+
+    assert (analysis.messages, analysis.bad_lines) == (1, 2)
+    assert len(analysis.rate_per_window) == 2
