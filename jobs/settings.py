@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     max_delivery_attempts: int = Field(default=20, ge=5, le=100)
     # A queued job, or a stage with no lease and no message seen, this old is re-published.
     sweep_stale_seconds: float = Field(default=300.0, ge=0)
+    # The most one Firestore or Pub/Sub call on the API's request path may take (retries
+    # included) before the request is answered 503 BACKEND_UNAVAILABLE.
+    backend_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
     progress_interval_seconds: float = Field(default=1.0, ge=0)
     job_ttl_days: int = Field(default=7, ge=1)
 
