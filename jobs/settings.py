@@ -42,8 +42,10 @@ class Settings(BaseSettings):
     stages_topic: str = "longrun-stages"
     dead_letter_topic: str = "longrun-stages-dead-letter"
 
-    lease_seconds: float = Field(default=60.0, gt=0)
-    heartbeat_seconds: float = Field(default=15.0, gt=0)
+    # A crashed holder's stage is free again within a lease; a live one renews it each
+    # heartbeat, so a lease survives a couple of slow or failed heartbeats.
+    lease_seconds: float = Field(default=15.0, gt=0)
+    heartbeat_seconds: float = Field(default=5.0, gt=0)
     max_attempts: int = Field(default=5, ge=1)
     # A push request must end well inside Pub/Sub's 600 s ack deadline; a stage that would run
     # longer checkpoints and continues in a new delivery once this budget is spent.
