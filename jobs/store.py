@@ -9,6 +9,7 @@ from typing import Any
 from google.cloud import firestore
 from google.cloud.firestore import FieldFilter
 
+from jobs.backend import Deadline
 from jobs.errors import InvalidRequest
 from jobs.models import Job, JobStatus, is_job_id, utcnow
 from jobs.settings import Settings
@@ -52,6 +53,7 @@ class JobStore:
 
     def __init__(self, client: firestore.AsyncClient, settings: Settings) -> None:
         self.client = client
+        self.deadline = Deadline(settings.backend_timeout_seconds)
         self.jobs = client.collection(settings.jobs_collection)
         self.uploads = client.collection(settings.uploads_collection)
 
@@ -71,17 +73,20 @@ class JobStore:
 
     async def create(self, job: Job) -> None:
         """Write a new job; fails if the id is taken, so a repeated create never overwrites."""
-        await self.job_ref(job.job_id).create(job_to_document(job))
+        with self.deadline.unavailable():
+            await self.job_ref(job.job_id).create(job_to_document(job), **self.deadline.options())
 
     async def get(self, job_id: str) -> Job | None:
-        snapshot = await self.job_ref(job_id).get()
+        with self.deadline.unavailable():
+            snapshot = await self.job_ref(job_id).get(**self.deadline.options())
         if not snapshot.exists:
             return None
         return job_from_document(snapshot.to_dict() or {})
 
     async def update(self, job_id: str, fields: dict[str, Any]) -> None:
         """Update some fields of a job document, bumping its version."""
-        await self.job_ref(job_id).update(stamped(fields))
+        with self.deadline.unavailable():
+            await self.job_ref(job_id).update(stamped(fields), **self.deadline.options())
 
     async def list_jobs(
         self, owner: str, status: JobStatus | None, limit: int, cursor: str | None
@@ -92,12 +97,16 @@ class JobStore:
         if status is not None:
             query = query.where(filter=FieldFilter("status", "==", status.value))
         query = query.order_by("created_at", direction=firestore.Query.DESCENDING)
-        if cursor is not None:
-            after = await self.job_ref(_decode_cursor(cursor)).get()
-            if not after.exists or after.get("owner") != owner:
-                raise InvalidRequest("The cursor is not valid.", code="BAD_CURSOR", field="cursor")
-            query = query.start_after(after)
-        snapshots = [s async for s in query.limit(limit + 1).stream()]
+        with self.deadline.unavailable():
+            if cursor is not None:
+                after = await self.job_ref(_decode_cursor(cursor)).get(**self.deadline.options())
+                if not after.exists or after.get("owner") != owner:
+                    raise InvalidRequest(
+                        "The cursor is not valid.", code="BAD_CURSOR", field="cursor"
+                    )
+                query = query.start_after(after)
+            page = query.limit(limit + 1).stream(**self.deadline.options())
+            snapshots = [s async for s in page]
         jobs = [job_from_document(s.to_dict() or {}) for s in snapshots[:limit]]
         more = len(snapshots) > limit
         cursor = _encode_cursor(jobs[-1].job_id) if more and jobs else None
@@ -109,19 +118,25 @@ class JobStore:
             return {}
         refs = [self.run_ref(job_id, stage) for stage in stages]
         outputs: dict[str, Any] = {}
-        async for snapshot in self.client.get_all(refs, field_paths=["output"]):
-            if snapshot.exists and snapshot.get("output") is not None:
-                outputs[snapshot.reference.id] = snapshot.get("output")
+        found = self.client.get_all(refs, field_paths=["output"], **self.deadline.options())
+        with self.deadline.unavailable():
+            async for snapshot in found:
+                if snapshot.exists and snapshot.get("output") is not None:
+                    outputs[snapshot.reference.id] = snapshot.get("output")
         return outputs
 
     async def create_upload(self, upload: Upload) -> None:
-        await self.uploads.document(upload.upload_id).create(upload.model_dump())
+        with self.deadline.unavailable():
+            await self.uploads.document(upload.upload_id).create(
+                upload.model_dump(), **self.deadline.options()
+            )
 
     async def get_upload(self, upload_id: str, owner: str) -> Upload | None:
         """The caller's upload with this id; another user's is as absent as a missing one."""
         if not is_job_id(upload_id):
             return None
-        snapshot = await self.uploads.document(upload_id).get()
+        with self.deadline.unavailable():
+            snapshot = await self.uploads.document(upload_id).get(**self.deadline.options())
         if not snapshot.exists:
             return None
         upload = Upload.model_validate(snapshot.to_dict())
@@ -129,7 +144,8 @@ class JobStore:
 
     async def ping(self) -> None:
         """One cheap read, to prove Firestore answers."""
-        await self.job_ref("_readyz").get()
+        with self.deadline.unavailable():
+            await self.job_ref("_readyz").get(**self.deadline.options())
 
 
 def _encode_cursor(job_id: str) -> str:

@@ -6,8 +6,11 @@ they cannot interleave badly with a processor claiming, finishing or failing the
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from enum import StrEnum
+from typing import Any, TypeVar
 
 from google.cloud import firestore
 
@@ -23,17 +26,41 @@ from jobs.store import JobStore, expired, job_from_document, stamped, with_field
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 
 class CancelOutcome(StrEnum):
     CANCELLED = "cancelled"  # nothing was running it: the job is cancelled now
     REQUESTED = "requested"  # a stage is running: it stops at its next check
 
 
+async def _bounded(store: JobStore, transaction: Callable[..., Awaitable[T]]) -> T:
+    """Run a transaction within the backend deadline. Its begin, commit and rollback calls take
+    no timeout of their own, so the whole of it is bounded here; one that runs out of time is
+    cancelled and left to roll back off the request (that waits on the backend too)."""
+    attempt = asyncio.ensure_future(transaction(store.client.transaction()))
+    try:
+        with store.deadline.unavailable():
+            return await asyncio.wait_for(asyncio.shield(attempt), store.deadline.seconds)
+    finally:
+        if not attempt.done():
+            attempt.cancel()
+            attempt.add_done_callback(_ended_off_request)
+
+
+def _ended_off_request(attempt: asyncio.Future[Any]) -> None:
+    if not attempt.cancelled() and attempt.exception() is not None:
+        log.info("a transaction that ran out of time ended", exc_info=attempt.exception())
+
+
 async def _owned_job(
-    tx: firestore.AsyncTransaction, ref: firestore.AsyncDocumentReference, owner: str
+    store: JobStore,
+    tx: firestore.AsyncTransaction,
+    ref: firestore.AsyncDocumentReference,
+    owner: str,
 ) -> Job:
     """The job, read inside `tx`; another user's job is as absent as a missing one."""
-    snapshot = await ref.get(transaction=tx)
+    snapshot = await ref.get(transaction=tx, **store.deadline.options())
     job = job_from_document(snapshot.to_dict() or {}) if snapshot.exists else None
     if job is None or job.owner != owner or expired(job.expire_at):
         raise NotFound(f"No job {ref.id!r}.", code="JOB_NOT_FOUND")
@@ -51,14 +78,15 @@ async def cancel_job(
     async def cancel(tx: firestore.AsyncTransaction) -> tuple[Job, CancelOutcome]:
         nonlocal ended_now
         ended_now = False  # a retried transaction starts over
-        job = await _owned_job(tx, job_ref, owner)
+        job = await _owned_job(store, tx, job_ref, owner)
         if job.status == JobStatus.CANCELLED:
             return job, CancelOutcome.CANCELLED
         if job.status.terminal:
             raise Conflict(f"The job already {job.status.value}.", code="JOB_FINISHED")
         running = False
         if job.stage is not None:
-            run = (await store.run_ref(job_id, job.stage).get(transaction=tx)).to_dict() or {}
+            run_ref = store.run_ref(job_id, job.stage)
+            run = (await run_ref.get(transaction=tx, **store.deadline.options())).to_dict() or {}
             running = lease_is_live(run, utcnow())
         fields: dict[str, object] = {"cancel_requested": True}
         if running:
@@ -71,7 +99,7 @@ async def cancel_job(
         outcome = CancelOutcome.REQUESTED if running else CancelOutcome.CANCELLED
         return with_fields(job, fields), outcome
 
-    result: tuple[Job, CancelOutcome] = await cancel(store.client.transaction())
+    result: tuple[Job, CancelOutcome] = await _bounded(store, cancel)
     if ended_now:
         with tracing.job_span("cancelled", result[0].traceparent, job_id=job_id):
             await job_ended(result[0], quotas, publisher)
@@ -85,7 +113,7 @@ async def retry_job(store: JobStore, publisher: StagePublisher, job_id: str, own
 
     @firestore.async_transactional
     async def retry(tx: firestore.AsyncTransaction) -> Job:
-        job = await _owned_job(tx, job_ref, owner)
+        job = await _owned_job(store, tx, job_ref, owner)
         if job.status != JobStatus.FAILED:
             raise Conflict(
                 f"Only a failed job can be retried; this one is {job.status.value}.",
@@ -98,7 +126,8 @@ async def retry_job(store: JobStore, publisher: StagePublisher, job_id: str, own
             )
         pending = [stage.name for stage in job.stages if not stage.status.done]
         runs = {name: store.run_ref(job_id, name) for name in pending}
-        snapshots = {name: await ref.get(transaction=tx) for name, ref in runs.items()}
+        options = store.deadline.options()
+        snapshots = {name: await ref.get(transaction=tx, **options) for name, ref in runs.items()}
         fields = transitions.job_retried(job, utcnow())
         for name, ref in runs.items():
             run = snapshots[name].to_dict() or {}
@@ -112,7 +141,7 @@ async def retry_job(store: JobStore, publisher: StagePublisher, job_id: str, own
         tx.update(job_ref, stamped(fields))
         return with_fields(job, fields)
 
-    job: Job = await retry(store.client.transaction())
+    job: Job = await _bounded(store, retry)
     assert job.stage is not None, "a failed job has a stage left to run"
     with tracing.job_span("retry", job.traceparent, job_id=job.job_id):
         try:
