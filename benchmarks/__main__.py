@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks import load, media, overhead, progress, submit, throughput
+from benchmarks import load, media, overhead, progress, recovery, submit, throughput
 from benchmarks.environment import emulators_running
 
 RESULTS = Path(__file__).with_name("results.md")
@@ -48,6 +48,7 @@ def run_all(work: Path, quick: bool) -> dict[str, Any]:
         results["overhead"] = overhead.run(work, rounds=5 if quick else 20)
         results["throughput"] = throughput.run(work, 15 if quick else 60, emulators)
         results["progress"] = progress.run(work)
+        results["recovery"] = recovery.run(work, kills=3 if quick else 10)
         stack = start_stack(work / "load")
         try:
             db = firestore.Client(project=stack.settings.project_id)
@@ -92,6 +93,12 @@ def markdown(results: dict[str, Any], when: str, where: str) -> str:
         f"| load, {lo['jobs']} jobs from {lo['clients']} clients | {lo['succeeded']} succeeded, "
         f"{lo['stages_run_more_than_once']} stages run twice, {lo['jobs_per_second']} jobs/s | | | "
         "all succeed, none twice |"
+    )
+    r = results["recovery"]
+    lines.append(
+        f"| recovery, {r['kills']} SIGKILLs mid-stage, kill → stage runs again, p50 / p95 | "
+        f"{r['rerun_p50_seconds']} / {r['rerun_p95_seconds']} s (lease {r['lease_seconds']:g} s) "
+        "| | | p95 ≤ 20 s |"
     )
     for m in results["media"]:
         lines.append(

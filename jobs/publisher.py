@@ -11,6 +11,7 @@ from google.pubsub_v1.services.publisher.transports import PublisherGrpcAsyncIOT
 from opentelemetry.trace import SpanKind
 
 from jobs import tracing
+from jobs.backend import Deadline
 from jobs.models import StageMessage
 from jobs.settings import Settings
 
@@ -36,11 +37,13 @@ class StagePublisher:
             self._client = PublisherAsyncClient(transport=transport)
         else:
             self._client = PublisherAsyncClient()
+        self._deadline = Deadline(settings.backend_timeout_seconds)
         self._topic = settings.stages_topic_path
         self._topic_name = settings.stages_topic
 
     async def publish(self, message: StageMessage | WebhookMessage, **attributes: str) -> str:
-        """Publish and return the Pub/Sub message id (retried on transient errors).
+        """Publish and return the Pub/Sub message id (retried on transient errors until the
+        backend deadline, then 503 BACKEND_UNAVAILABLE).
 
         The message carries the current trace context (`traceparent`) in its attributes, so
         the processor's span for the stage joins the trace of whatever published it.
@@ -59,11 +62,12 @@ class StagePublisher:
         ) as span:
             attributes = dict(attributes)
             tracing.inject(attributes)
-            response = await self._client.publish(
-                topic=self._topic,
-                messages=[PubsubMessage(data=data, attributes=attributes)],
-                timeout=30,
-            )
+            with self._deadline.unavailable():
+                response = await self._client.publish(
+                    topic=self._topic,
+                    messages=[PubsubMessage(data=data, attributes=attributes)],
+                    **self._deadline.options(),
+                )
             message_id: str = response.message_ids[0]
             span.set_attribute("messaging.message.id", message_id)
             log.info(
@@ -78,7 +82,8 @@ class StagePublisher:
 
     async def ping(self) -> None:
         """Prove Pub/Sub answers and the topic exists."""
-        await self._client.get_topic(topic=self._topic, timeout=5)
+        with self._deadline.unavailable():
+            await self._client.get_topic(topic=self._topic, **self._deadline.options())
 
     async def close(self) -> None:
         await self._client.transport.close()  # type: ignore[no-untyped-call]

@@ -30,6 +30,7 @@ from google.api_core import exceptions
 from google.cloud import firestore
 from google.cloud.firestore import FieldFilter
 
+from jobs.backend import OUTAGE, Deadline
 from jobs.errors import TooManyRequests
 from jobs.models import JobStatus, utcnow
 from jobs.settings import Settings
@@ -74,15 +75,17 @@ class Quotas:
         self._per_hour = settings.jobs_per_hour
         self._active = settings.active_jobs_per_user
         self._job_ttl = timedelta(days=settings.job_ttl_days)
+        self._deadline = Deadline(settings.backend_timeout_seconds)
 
     async def admit(self, owner: str, job_id: str) -> list[SlotClaim]:
         """Claim an hour slot and an active slot for a new job, or raise TooManyRequests."""
         claims: list[SlotClaim] = []
         try:
-            if self._per_hour:
-                claims.append(await self._claim_hour(owner, job_id))
-            if self._active:
-                claims.append(await self._claim_active(owner, job_id))
+            with self._deadline.unavailable():
+                if self._per_hour:
+                    claims.append(await self._claim_hour(owner, job_id))
+                if self._active:
+                    claims.append(await self._claim_active(owner, job_id))
         except BaseException:
             await self.undo(claims)
             raise
@@ -91,7 +94,10 @@ class Quotas:
     async def admit_again(self, owner: str, job_id: str) -> list[SlotClaim]:
         """Claim an active slot for a job that is queued again (a retry); it started before,
         so it takes no hour slot."""
-        return [await self._claim_active(owner, job_id)] if self._active else []
+        if not self._active:
+            return []
+        with self._deadline.unavailable():
+            return [await self._claim_active(owner, job_id)]
 
     @asynccontextmanager
     async def admitted(
@@ -108,8 +114,14 @@ class Quotas:
     async def undo(self, claims: list[SlotClaim]) -> None:
         """Give back claims whose job was not made after all; one taken over since is left."""
         for claim in claims:
-            with suppress(*_LOST_RACE):
-                await claim.ref.delete(option=self._unchanged_since(claim.update_time))
+            try:
+                option = self._unchanged_since(claim.update_time)
+                await claim.ref.delete(option=option, **self._deadline.options())
+            except _LOST_RACE:
+                pass
+            except OUTAGE:
+                # A claim whose job was never written counts as free after CLAIM_GRACE.
+                log.warning("could not give back a quota slot; it frees itself", exc_info=True)
 
     async def release(self, job_id: str, ended_at: datetime) -> None:
         """Free the active slot of a job that ended at `ended_at`; safe to repeat.
@@ -119,12 +131,13 @@ class Quotas:
         if not self._active:
             return
         query = self._slots.where(filter=FieldFilter("job_id", "==", job_id))
-        async for snapshot in query.stream():
+        async for snapshot in query.stream(**self._deadline.options()):
             data = snapshot.to_dict() or {}
             if data.get("kind") != ACTIVE_SLOT or data["claimed_at"] > ended_at:
                 continue
             with suppress(*_LOST_RACE):  # taken over meanwhile: it is not this job's any more
-                await snapshot.reference.delete(option=self._unchanged_since(snapshot.update_time))
+                option = self._unchanged_since(snapshot.update_time)
+                await snapshot.reference.delete(option=option, **self._deadline.options())
 
     async def _claim_hour(self, owner: str, job_id: str) -> SlotClaim:
         refs = self._refs(owner, HOUR_SLOT, self._per_hour)
@@ -176,7 +189,8 @@ class Quotas:
 
     async def _read(self, refs: list[firestore.AsyncDocumentReference]) -> list[Snapshot]:
         """All the slots in one batched read (order not kept; the claim order is random anyway)."""
-        return [snapshot async for snapshot in self._client.get_all(refs)]
+        found = self._client.get_all(refs, **self._deadline.options())
+        return [snapshot async for snapshot in found]
 
     async def _jobs_of(self, snapshots: list[Snapshot]) -> dict[str, dict[str, Any]]:
         """The jobs holding these slots (what decides whether they still need them)."""
@@ -184,7 +198,9 @@ class Quotas:
         fields = ["status", "finished_at", "eta_seconds"]
         return {
             s.id: s.to_dict() or {}
-            async for s in self._client.get_all(refs, field_paths=fields)
+            async for s in self._client.get_all(
+                refs, field_paths=fields, **self._deadline.options()
+            )
             if s.exists
         }
 
@@ -206,9 +222,11 @@ class Quotas:
             try:
                 if snapshot.exists:
                     option = self._unchanged_since(snapshot.update_time)
-                    result = await snapshot.reference.update(fields, option=option)
+                    result = await snapshot.reference.update(
+                        fields, option=option, **self._deadline.options()
+                    )
                 else:
-                    result = await snapshot.reference.create(fields)
+                    result = await snapshot.reference.create(fields, **self._deadline.options())
             except _LOST_RACE:
                 continue
             return SlotClaim(snapshot.reference, result.update_time)

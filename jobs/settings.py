@@ -63,8 +63,10 @@ class Settings(BaseSettings):
     stages_topic: str = "longrun-stages"
     dead_letter_topic: str = "longrun-stages-dead-letter"
 
-    lease_seconds: float = Field(default=60.0, gt=0)
-    heartbeat_seconds: float = Field(default=15.0, gt=0)
+    # A crashed holder's stage is free again within a lease; a live one renews it each
+    # heartbeat, so a lease survives a couple of slow or failed heartbeats.
+    lease_seconds: float = Field(default=15.0, gt=0)
+    heartbeat_seconds: float = Field(default=5.0, gt=0)
     max_attempts: int = Field(default=5, ge=1)
     # A push request must end well inside Pub/Sub's 600 s ack deadline; a stage that would run
     # longer checkpoints and continues in a new delivery once this budget is spent.
@@ -74,6 +76,9 @@ class Settings(BaseSettings):
     max_delivery_attempts: int = Field(default=20, ge=5, le=100)
     # A queued job, or a stage with no lease and no message seen, this old is re-published.
     sweep_stale_seconds: float = Field(default=300.0, ge=0)
+    # The most one Firestore or Pub/Sub call on the API's request path may take (retries
+    # included) before the request is answered 503 BACKEND_UNAVAILABLE.
+    backend_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
     progress_interval_seconds: float = Field(default=1.0, ge=0)
     job_ttl_days: int = Field(default=7, ge=1)
 

@@ -118,6 +118,8 @@ class Storage:
         the same on the emulator.
         """
         blob = self.bucket.blob(name)
+        # `size` goes out as X-Upload-Content-Length: Cloud Storage then refuses a larger body
+        # (the emulator does not; the fetch stage checks the stored size again).
         url: str = blob.create_resumable_upload_session(
             content_type=content_type, size=size_bytes, origin=origin
         )

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, TypeVar
@@ -12,11 +14,14 @@ from google.api_core.exceptions import FailedPrecondition
 from google.cloud import firestore
 from google.cloud.firestore import FieldFilter
 
+from jobs.backend import Deadline
 from jobs.errors import InvalidRequest
 from jobs.models import Job, JobStatus, WebhookStatus, is_job_id, utcnow
 from jobs.runs import Run
 from jobs.settings import Settings
 from jobs.uploads import Upload
+
+log = logging.getLogger(__name__)
 
 RUNS = "runs"
 # Bounds what one named query returns; callers that sweep find the rest on their next pass.
@@ -89,6 +94,7 @@ class JobStore:
 
     def __init__(self, client: firestore.AsyncClient, settings: Settings) -> None:
         self.client = client
+        self.deadline = Deadline(settings.backend_timeout_seconds)
         self.jobs = client.collection(settings.jobs_collection)
         self.uploads = client.collection(settings.uploads_collection)
 
@@ -108,17 +114,20 @@ class JobStore:
 
     async def create(self, job: Job) -> None:
         """Write a new job; fails if the id is taken, so a repeated create never overwrites."""
-        await self.job_ref(job.job_id).create(job_to_document(job))
+        with self.deadline.unavailable():
+            await self.job_ref(job.job_id).create(job_to_document(job), **self.deadline.options())
 
     async def get(self, job_id: str) -> Job | None:
-        snapshot = await self.job_ref(job_id).get()
+        with self.deadline.unavailable():
+            snapshot = await self.job_ref(job_id).get(**self.deadline.options())
         if not snapshot.exists:
             return None
         return job_from_document(snapshot.to_dict() or {})
 
     async def update(self, job_id: str, fields: dict[str, Any]) -> None:
         """Update some fields of a job document, bumping its version."""
-        await self.job_ref(job_id).update(stamped(fields))
+        with self.deadline.unavailable():
+            await self.job_ref(job_id).update(stamped(fields), **self.deadline.options())
 
     async def write_progress(self, before: Job, after: Job) -> None:
         """A running stage's coalesced progress: what changed, without a transaction (only the
@@ -165,15 +174,28 @@ class JobStore:
                 _write_run(tx, self.run_ref(job_id, stage), read.get(stage), run)
             return decision.value
 
-        value: T = await attempt(self.client.transaction())
-        return value
+        return await self._bounded(attempt)
+
+    async def _bounded(self, transaction: Callable[..., Awaitable[T]]) -> T:
+        """Run a transaction within the backend deadline. Its begin, commit and rollback calls
+        take no timeout of their own, so the whole of it is bounded here; one that runs out of
+        time is cancelled and left to roll back off the request (that waits on the backend)."""
+        attempt = asyncio.ensure_future(transaction(self.client.transaction()))
+        try:
+            with self.deadline.unavailable():
+                return await asyncio.wait_for(asyncio.shield(attempt), self.deadline.seconds)
+        finally:
+            if not attempt.done():
+                attempt.cancel()
+                attempt.add_done_callback(_ended_off_request)
 
     def _read(
         self, refs: list[firestore.AsyncDocumentReference], tx: firestore.AsyncTransaction
     ) -> AsyncIterator[Any]:
         # One batched read inside the transaction (AsyncTransaction.get_all awaits an async
         # generator and fails, in google-cloud-firestore 2.x; the client's own works).
-        snapshots: AsyncIterator[Any] = self.client.get_all(refs, transaction=tx)
+        options = self.deadline.options()
+        snapshots: AsyncIterator[Any] = self.client.get_all(refs, transaction=tx, **options)
         return snapshots
 
     async def decide_run(self, job_id: str, stage: str, decide: Callable[[Run], Decision[T]]) -> T:
@@ -181,7 +203,8 @@ class JobStore:
         (cheaper than a transaction: one read and one write); read again if it changed."""
         ref = self.run_ref(job_id, stage)
         for _ in range(_RUN_WRITE_ATTEMPTS - 1):
-            snapshot = await ref.get()
+            with self.deadline.unavailable():
+                snapshot = await ref.get(**self.deadline.options())
             decision = decide(Run.model_validate(snapshot.to_dict() or {}))
             run = decision.runs.get(stage)
             if run is None or not snapshot.exists:
@@ -192,19 +215,23 @@ class JobStore:
                 return decision.value
             try:
                 option = self.client.write_option(last_update_time=snapshot.update_time)
-                await ref.update(changes, option=option)
+                with self.deadline.unavailable():
+                    await ref.update(changes, option=option, **self.deadline.options())
             except FailedPrecondition:
                 continue  # written meanwhile: decide again on what is there now
             return decision.value
         raise RuntimeError(f"run {job_id}/{stage} kept changing under a preconditioned write")
 
     async def get_run(self, job_id: str, stage: str) -> Run | None:
-        snapshot = await self.run_ref(job_id, stage).get()
+        with self.deadline.unavailable():
+            snapshot = await self.run_ref(job_id, stage).get(**self.deadline.options())
         return Run.model_validate(snapshot.to_dict() or {}) if snapshot.exists else None
 
     async def cancel_requested(self, job_id: str) -> bool:
         """Whether the job's owner has asked to cancel it (one field read)."""
-        snapshot = await self.job_ref(job_id).get(field_paths=["cancel_requested"])
+        ref = self.job_ref(job_id)
+        with self.deadline.unavailable():
+            snapshot = await ref.get(field_paths=["cancel_requested"], **self.deadline.options())
         return bool(snapshot.exists and snapshot.get("cancel_requested"))
 
     async def jobs_untouched_since(self, status: JobStatus, before: datetime) -> list[Job]:
@@ -214,14 +241,18 @@ class JobStore:
             .where(filter=FieldFilter("updated_at", "<", before))
             .limit(QUERY_BATCH)
         )
-        return [job_from_document(s.to_dict() or {}) async for s in query.stream()]
+        with self.deadline.unavailable():
+            found = query.stream(**self.deadline.options())
+            return [job_from_document(s.to_dict() or {}) async for s in found]
 
     async def jobs_with_pending_webhooks(self) -> list[Job]:
         """Jobs whose webhook is still to be delivered (for the sweeper)."""
         query = self.jobs.where(
             filter=FieldFilter("webhook.status", "==", WebhookStatus.PENDING.value)
         ).limit(QUERY_BATCH)
-        return [job_from_document(s.to_dict() or {}) async for s in query.stream()]
+        with self.deadline.unavailable():
+            found = query.stream(**self.deadline.options())
+            return [job_from_document(s.to_dict() or {}) async for s in found]
 
     async def list_jobs(
         self, owner: str, status: JobStatus | None, limit: int, cursor: str | None
@@ -232,12 +263,16 @@ class JobStore:
         if status is not None:
             query = query.where(filter=FieldFilter("status", "==", status.value))
         query = query.order_by("created_at", direction=firestore.Query.DESCENDING)
-        if cursor is not None:
-            after = await self.job_ref(_decode_cursor(cursor)).get()
-            if not after.exists or after.get("owner") != owner:
-                raise InvalidRequest("The cursor is not valid.", code="BAD_CURSOR", field="cursor")
-            query = query.start_after(after)
-        snapshots = [s async for s in query.limit(limit + 1).stream()]
+        with self.deadline.unavailable():
+            if cursor is not None:
+                after = await self.job_ref(_decode_cursor(cursor)).get(**self.deadline.options())
+                if not after.exists or after.get("owner") != owner:
+                    raise InvalidRequest(
+                        "The cursor is not valid.", code="BAD_CURSOR", field="cursor"
+                    )
+                query = query.start_after(after)
+            page = query.limit(limit + 1).stream(**self.deadline.options())
+            snapshots = [s async for s in page]
         jobs = [job_from_document(s.to_dict() or {}) for s in snapshots[:limit]]
         more = len(snapshots) > limit
         cursor = _encode_cursor(jobs[-1].job_id) if more and jobs else None
@@ -249,19 +284,25 @@ class JobStore:
             return {}
         refs = [self.run_ref(job_id, stage) for stage in stages]
         outputs: dict[str, Any] = {}
-        async for snapshot in self.client.get_all(refs, field_paths=["output"]):
-            if snapshot.exists and snapshot.get("output") is not None:
-                outputs[snapshot.reference.id] = snapshot.get("output")
+        found = self.client.get_all(refs, field_paths=["output"], **self.deadline.options())
+        with self.deadline.unavailable():
+            async for snapshot in found:
+                if snapshot.exists and snapshot.get("output") is not None:
+                    outputs[snapshot.reference.id] = snapshot.get("output")
         return outputs
 
     async def create_upload(self, upload: Upload) -> None:
-        await self.uploads.document(upload.upload_id).create(upload.model_dump())
+        with self.deadline.unavailable():
+            await self.uploads.document(upload.upload_id).create(
+                upload.model_dump(), **self.deadline.options()
+            )
 
     async def get_upload(self, upload_id: str, owner: str) -> Upload | None:
         """The caller's upload with this id; another user's is as absent as a missing one."""
         if not is_job_id(upload_id):
             return None
-        snapshot = await self.uploads.document(upload_id).get()
+        with self.deadline.unavailable():
+            snapshot = await self.uploads.document(upload_id).get(**self.deadline.options())
         if not snapshot.exists:
             return None
         upload = Upload.model_validate(snapshot.to_dict())
@@ -269,7 +310,13 @@ class JobStore:
 
     async def ping(self) -> None:
         """One cheap read, to prove Firestore answers."""
-        await self.job_ref("_readyz").get()
+        with self.deadline.unavailable():
+            await self.job_ref("_readyz").get(**self.deadline.options())
+
+
+def _ended_off_request(attempt: asyncio.Future[Any]) -> None:
+    if not attempt.cancelled() and attempt.exception() is not None:
+        log.info("a transaction that ran out of time ended", exc_info=attempt.exception())
 
 
 def _write_run(

@@ -25,6 +25,7 @@ from google.api_core import exceptions
 from google.cloud import firestore
 from pydantic import BaseModel
 
+from jobs.backend import OUTAGE, Deadline
 from jobs.errors import Conflict, InvalidRequest
 from jobs.models import utcnow
 from jobs.settings import Settings
@@ -96,6 +97,7 @@ class IdempotencyKeys:
     def __init__(self, client: firestore.AsyncClient, settings: Settings) -> None:
         self._client = client
         self._keys = client.collection(settings.idempotency_collection)
+        self._deadline = Deadline(settings.backend_timeout_seconds)
 
     async def reserve(
         self, scope: str, owner: str, key: str, body: str, resource_id: str, find: Find
@@ -104,16 +106,23 @@ class IdempotencyKeys:
 
         `find(resource_id, response)` returns that resource, or None while it is not made yet.
         """
+        with self._deadline.unavailable():
+            return await self._reserve(scope, owner, key, body, resource_id, find)
+
+    async def _reserve(
+        self, scope: str, owner: str, key: str, body: str, resource_id: str, find: Find
+    ) -> Reservation | Replay:
         ref = self._keys.document(_document_id(scope, owner, key))
         deadline = time.monotonic() + _WAIT_SECONDS
         while True:
             now = utcnow()
             fields = _claim_fields(owner, body, resource_id, now)
             try:
-                return Reservation(ref, resource_id, (await ref.create(fields)).update_time)
+                written = await ref.create(fields, **self._deadline.options())
+                return Reservation(ref, resource_id, written.update_time)
             except exceptions.AlreadyExists:
                 pass
-            snapshot = await ref.get()
+            snapshot = await ref.get(**self._deadline.options())
             if not snapshot.exists:
                 continue  # its request gave it back meanwhile
             data = snapshot.to_dict() or {}
@@ -144,7 +153,9 @@ class IdempotencyKeys:
         option = self._client.write_option(last_update_time=snapshot.update_time)
         try:
             result = await snapshot.reference.update(
-                {**fields, "response": firestore.DELETE_FIELD}, option=option
+                {**fields, "response": firestore.DELETE_FIELD},
+                option=option,
+                **self._deadline.options(),
             )
         except _LOST_RACE:
             return None
@@ -154,15 +165,20 @@ class IdempotencyKeys:
         """Keep the response a repeat must get back (for resources that cannot be re-read)."""
         option = self._client.write_option(last_update_time=reservation.update_time)
         try:
-            await reservation.ref.update({"response": response}, option=option)
+            await reservation.ref.update(
+                {"response": response}, option=option, **self._deadline.options()
+            )
         except _LOST_RACE:
             log.warning("the idempotency key was taken over before its response was saved")
+        except OUTAGE:
+            log.warning("could not save the idempotency key's response", exc_info=True)
 
     async def abandon(self, reservation: Reservation) -> None:
         """Give the key back: the request failed, so a repeat must do the work again."""
         option = self._client.write_option(last_update_time=reservation.update_time)
-        with suppress(*_LOST_RACE):
-            await reservation.ref.delete(option=option)
+        # A claim left behind is taken over once ABANDONED_AFTER has passed.
+        with suppress(*_LOST_RACE, *OUTAGE):
+            await reservation.ref.delete(option=option, **self._deadline.options())
 
 
 async def run_once(

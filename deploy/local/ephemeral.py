@@ -77,6 +77,9 @@ def start_stack(log_dir: Path, **settings_env: str) -> Stack:
         # caller (the quota tests) sets them.
         "LONGRUN_JOBS_PER_HOUR": "0",
         "LONGRUN_ACTIVE_JOBS_PER_USER": "0",
+        # The machines running tests share their cores with emulators just started (and with
+        # other runs): a slow reply there is load, not an outage. The outage tests set 5.
+        "LONGRUN_BACKEND_TIMEOUT_SECONDS": "30",
         **settings_env,
     }
     env = stack_env(

@@ -17,6 +17,9 @@ from jobs.settings import Settings
 
 # A push request is also bounded by the ack deadline; 600 s is Pub/Sub's maximum.
 ACK_DEADLINE_SECONDS = 600
+# A crashed holder's message comes back answered "busy" until its lease runs out: a short
+# backoff cap lets the first delivery after the lease retries the stage within seconds.
+MAX_RETRY_BACKOFF_SECONDS = 10
 
 
 @dataclass(frozen=True)
@@ -84,7 +87,7 @@ def _ensure_push(
         "ack_deadline_seconds": ACK_DEADLINE_SECONDS,
         "retry_policy": {
             "minimum_backoff": timedelta(seconds=1),
-            "maximum_backoff": timedelta(seconds=60),
+            "maximum_backoff": timedelta(seconds=MAX_RETRY_BACKOFF_SECONDS),
         },
     }
     if dead_letter_topic is not None:

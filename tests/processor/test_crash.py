@@ -49,6 +49,28 @@ def test_a_processor_killed_mid_stage_loses_nothing_and_repeats_nothing(
         assert output["digest"] == uninterrupted_digest(job_id, stage, 20, 64)
 
 
+def test_a_stage_killed_mid_run_runs_again_once_its_default_lease_ends(
+    make_stack: Callable[..., Stack], db: firestore.Client
+) -> None:
+    stack = make_stack()  # the shipped lease and heartbeat, and the shipped retry policy
+    watcher = JobsWatcher.start(db, stack.settings)
+    with stack.api() as api:
+        job_id = submit_diagnostic(api, stages=1, work_units=40, unit_seconds=0.1)
+    watcher.wait_for(job_id, lambda job: job.stages[0].progress > 0.2)
+
+    stack.processor.signal(signal.SIGKILL)
+    assert stack.processor.process is not None
+    stack.processor.process.wait(timeout=30)
+    stack.start_processor()
+    rerun = watcher.wait_for(job_id, lambda job: job.stages[0].attempts == 2)
+    final = watcher.wait_terminal(job_id)
+    watcher.stop()
+
+    assert rerun.stages[0].status == StageStatus.RUNNING
+    assert final.status == JobStatus.SUCCEEDED
+    assert body_completions(stack, job_id) == {"step-1": 1}
+
+
 def test_sigterm_releases_the_lease_so_the_next_instance_starts_at_once(
     make_stack: Callable[..., Stack], db: firestore.Client
 ) -> None:
