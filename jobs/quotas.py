@@ -34,6 +34,7 @@ from jobs.backend import OUTAGE, Deadline
 from jobs.errors import TooManyRequests
 from jobs.models import JobStatus, utcnow
 from jobs.settings import Settings
+from jobs.store import JobStore
 
 log = logging.getLogger(__name__)
 
@@ -68,10 +69,10 @@ class SlotClaim:
 class Quotas:
     """Claims and frees one user's quota slots."""
 
-    def __init__(self, client: firestore.AsyncClient, settings: Settings) -> None:
-        self._client = client
-        self._slots = client.collection(settings.quota_slots_collection)
-        self._jobs = client.collection(settings.jobs_collection)
+    def __init__(self, store: JobStore, settings: Settings) -> None:
+        self._client = store.client
+        self._store = store  # the owner of job documents: asked which jobs still hold slots
+        self._slots = store.client.collection(settings.quota_slots_collection)
         self._per_hour = settings.jobs_per_hour
         self._active = settings.active_jobs_per_user
         self._job_ttl = timedelta(days=settings.job_ttl_days)
@@ -194,15 +195,8 @@ class Quotas:
 
     async def _jobs_of(self, snapshots: list[Snapshot]) -> dict[str, dict[str, Any]]:
         """The jobs holding these slots (what decides whether they still need them)."""
-        refs = [self._jobs.document(s.get("job_id")) for s in snapshots if s.exists]
-        fields = ["status", "finished_at", "eta_seconds"]
-        return {
-            s.id: s.to_dict() or {}
-            async for s in self._client.get_all(
-                refs, field_paths=fields, **self._deadline.options()
-            )
-            if s.exists
-        }
+        job_ids = [s.get("job_id") for s in snapshots if s.exists]
+        return await self._store.job_fields(job_ids, ["status", "finished_at", "eta_seconds"])
 
     @staticmethod
     def _fields(

@@ -222,6 +222,15 @@ class JobStore:
             return decision.value
         raise RuntimeError(f"run {job_id}/{stage} kept changing under a preconditioned write")
 
+    async def job_fields(self, job_ids: list[str], fields: list[str]) -> dict[str, dict[str, Any]]:
+        """Some fields of each of these jobs that exists, by job id (one batched read)."""
+        if not job_ids:
+            return {}
+        refs = [self.job_ref(job_id) for job_id in job_ids]
+        found = self.client.get_all(refs, field_paths=fields, **self.deadline.options())
+        with self.deadline.unavailable():
+            return {s.id: s.to_dict() or {} async for s in found if s.exists}
+
     async def get_run(self, job_id: str, stage: str) -> Run | None:
         with self.deadline.unavailable():
             snapshot = await self.run_ref(job_id, stage).get(**self.deadline.options())

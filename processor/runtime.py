@@ -56,4 +56,4 @@ async def publish_stage(runtime: Runtime, job_id: str, stage: str) -> None:
 
 async def job_ended(runtime: Runtime, job: Job) -> None:
     """See `jobs.endings.job_ended`: the processor ended this job."""
-    await endings.job_ended(job, Quotas(runtime.store.client, runtime.settings), runtime.publisher)
+    await endings.job_ended(job, Quotas(runtime.store, runtime.settings), runtime.publisher)

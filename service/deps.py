@@ -56,7 +56,7 @@ def _listener(request: Request) -> firestore.Client:
 
 def _quotas(request: Request) -> Quotas:
     state = _state(request)
-    return Quotas(state.store.client, state.settings)
+    return Quotas(state.store, state.settings)
 
 
 def _idempotency_keys(request: Request) -> IdempotencyKeys:

@@ -14,8 +14,7 @@ from typing import Any
 from google.api_core.exceptions import ServiceUnavailable
 
 from jobs.diagnostic import DiagnosticInput
-from jobs.errors import PermanentError, TransientError
-from processor.context import StageContext
+from processor.stage import PermanentError, StageContext, TransientError
 
 
 def first_digest(job_id: str) -> str:

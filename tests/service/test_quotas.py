@@ -22,6 +22,7 @@ from jobs.errors import TooManyRequests
 from jobs.models import utcnow
 from jobs.quotas import Quotas
 from jobs.settings import Settings
+from jobs.store import JobStore
 from tests.support import submit_diagnostic, wait_until
 
 PROBLEM = "application/problem+json"
@@ -40,7 +41,7 @@ async def client(emulator_hosts: dict[str, str]) -> AsyncIterator[firestore.Asyn
 
 def quotas(client: firestore.AsyncClient, per_hour: int, active: int) -> Quotas:
     settings = Settings(jobs_per_hour=per_hour, active_jobs_per_user=active)
-    return Quotas(client, settings)
+    return Quotas(JobStore(client, settings), settings)
 
 
 async def refused(admission: Any) -> TooManyRequests:

@@ -20,10 +20,10 @@ from typing import Any, TextIO
 import numpy as np
 import numpy.typing as npt
 
-from jobs.errors import PermanentError
 from processor.pipelines.media.audio import runs
 from processor.pipelines.media.models import ChatAnalysis, Span
 from processor.pipelines.media.probe import grid_cells
+from processor.stage import PermanentError
 
 INVALID = "INVALID_CHAT"
 TIMESTAMP = "timestamp_seconds"

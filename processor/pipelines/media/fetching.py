@@ -12,14 +12,13 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from jobs.errors import PermanentError
 from jobs.media import MediaInput
 from jobs.models import Artifact
 from jobs.sources import SourceKind, SourceRules, check_source, parse_gs_uri
 from jobs.storage import SourceTooLarge
-from processor.context import StageContext
 from processor.fetch import fetch_to_file
 from processor.pipelines.media.sniff import HEAD_BYTES, looks_like_text, sniff_media
+from processor.stage import PermanentError, StageContext
 
 CHAT_MAX_BYTES = 64 * 1024 * 1024
 

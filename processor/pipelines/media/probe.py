@@ -22,9 +22,9 @@ from av.packet import Packet
 from av.stream import Disposition, Stream
 from av.video.stream import VideoStream
 
-from jobs.errors import PermanentError
 from jobs.settings import MEDIA_SECONDS_CEILING
 from processor.pipelines.media.models import AudioInfo, MediaInfo, StreamInfo, VideoInfo
+from processor.stage import PermanentError
 
 UNSUPPORTED = "UNSUPPORTED_MEDIA"
 TOO_LONG = "MEDIA_TOO_LONG"

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from jobs.media import MediaInput, MediaOptions
-from processor.context import Skipped, StageContext
 from processor.pipelines.media.audio import analyse_audio
 from processor.pipelines.media.chat import analyse_chat
 from processor.pipelines.media.highlights import score_highlights
@@ -27,6 +26,7 @@ from processor.pipelines.media.probe import probe_media
 from processor.pipelines.media.report import build_report, timeline_png
 from processor.pipelines.media.scenes import find_scene_cuts
 from processor.pipelines.media.thumbnails import video_thumbnail, waveform_thumbnail
+from processor.stage import Skipped, StageContext
 
 log = logging.getLogger(__name__)
 
