@@ -17,11 +17,12 @@ WORKDIR /src
 RUN python -m venv /opt/venv
 COPY pyproject.toml README.md ./
 # Empty packages stand in for the code so that `pip install .` resolves only the dependencies.
-RUN mkdir jobs service processor deploy cli samples \
-    && touch jobs/__init__.py service/__init__.py processor/__init__.py deploy/__init__.py \
-       cli/__init__.py samples/__init__.py \
+RUN mkdir jobs pipelines service processor deploy cli samples \
+    && touch jobs/__init__.py pipelines/__init__.py service/__init__.py processor/__init__.py \
+       deploy/__init__.py cli/__init__.py samples/__init__.py \
     && pip install .
 COPY jobs ./jobs
+COPY pipelines ./pipelines
 COPY service ./service
 COPY processor ./processor
 COPY deploy ./deploy

@@ -14,7 +14,7 @@ from typing import Any
 from google.cloud import firestore
 
 from deploy.local import emulators
-from jobs.models import JobStatus
+from jobs.contract.models import JobStatus
 
 PROJECT = "longrun-bench"
 

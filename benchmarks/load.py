@@ -24,7 +24,7 @@ from google.cloud import firestore
 
 from benchmarks.environment import standalone, wait_all_finished
 from deploy.local.ephemeral import Stack, start_stack
-from jobs.models import JobStatus
+from jobs.contract.models import JobStatus
 
 DEFAULT_INPUT: dict[str, Any] = {"stages": 3, "work_units": 4, "unit_kib": 64}
 

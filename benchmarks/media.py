@@ -25,7 +25,7 @@ from google.cloud import firestore
 from benchmarks.environment import standalone
 from cli.uploading import upload_file
 from deploy.local.ephemeral import Stack, start_stack
-from jobs.models import JobStatus
+from jobs.contract.models import JobStatus
 from samples.media import make_audio, make_video
 
 _DECODE = """

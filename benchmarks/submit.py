@@ -23,9 +23,9 @@ import httpx
 from benchmarks.environment import standalone
 from benchmarks.stats import latency_summary, ratio
 from deploy.local.ephemeral import Stack, start_stack
-from jobs.models import StageMessage, utcnow
-from jobs.publisher import StagePublisher
-from jobs.store import firestore_client
+from jobs.cloud.publisher import StagePublisher
+from jobs.cloud.store import firestore_client
+from jobs.contract.models import StageMessage, utcnow
 
 JOB = {"pipeline": "diagnostic", "input": {"stages": 1, "work_units": 0}}
 

@@ -27,7 +27,7 @@ from google.cloud import firestore
 from benchmarks.environment import process_group_cpu_seconds, standalone, wait_all_finished
 from deploy.local.emulators import Emulator
 from deploy.local.ephemeral import Stack, start_stack
-from jobs.models import JobStatus
+from jobs.contract.models import JobStatus
 
 JOB = {"pipeline": "diagnostic", "input": {"stages": 3, "work_units": 1, "unit_kib": 4}}
 CLIENTS = 8

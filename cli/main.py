@@ -16,14 +16,14 @@ import typer
 from rich.console import Console
 
 from cli.demo import upload_sample
-from cli.identity import SignInError
 from cli.session import api_client
 from cli.uploading import upload_file
 from cli.watch import watch_job
 from deploy.local.processes import StackError
 from deploy.local.stack import LocalStack, Ports
-from jobs.models import JobStatus
-from jobs.settings import Settings
+from jobs.cloud.identity import SignInError
+from jobs.contract.models import JobStatus
+from jobs.contract.settings import Settings
 
 app = typer.Typer(help="longrun: long analysis jobs, submitted, watched and finished.")
 console = Console()

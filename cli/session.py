@@ -17,7 +17,7 @@ from urllib.parse import urlparse
 
 import httpx
 
-from cli.identity import IdentityToolkit, SignInError, Tokens
+from jobs.cloud.identity import IdentityToolkit, SignInError, Tokens
 
 # Refresh answers meaning the saved user is no more: only then is a new one made.
 _USER_GONE = ("INVALID_REFRESH_TOKEN", "TOKEN_EXPIRED", "USER_NOT_FOUND", "USER_DISABLED")

@@ -15,10 +15,10 @@ from google.cloud import firestore
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextColumn
 
-from jobs.budget import usd
-from jobs.models import Job, StageStatus
-from jobs.settings import Settings
-from jobs.store import job_from_document
+from jobs.cloud.store import job_from_document
+from jobs.contract.budget import usd
+from jobs.contract.models import Job, StageStatus
+from jobs.contract.settings import Settings
 
 _STATUS_STYLE = {
     StageStatus.PENDING: "dim",

@@ -42,7 +42,7 @@ env_vars() {
   printf -- '--set-env-vars=^|^%s\n' "$*"
 }
 
-# Settings both services share (names as jobs/settings.py reads them).
+# Settings both services share (names as jobs/contract/settings.py reads them).
 common_env() {
   printf '%s\n' \
     "GOOGLE_CLOUD_PROJECT=$PROJECT_ID" \

@@ -24,7 +24,7 @@ HOST = "0.0.0.0"
 
 
 class Launch(BaseSettings):
-    """How the container starts; the apps' own settings are jobs.settings.Settings."""
+    """How the container starts; the apps' own settings are jobs.contract.settings.Settings."""
 
     model_config = SettingsConfigDict(extra="ignore", frozen=True)
 

@@ -13,16 +13,16 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from jobs import tracing
-from jobs.catalog import PIPELINES
-from jobs.errors import Unavailable
-from jobs.logs import configure_logging
-from jobs.problems import install_problem_handlers, problem_response
-from jobs.publisher import StagePublisher
-from jobs.settings import Settings
-from jobs.storage import Storage
-from jobs.store import JobStore, firestore_client
-from processor import oidc, pipelines, push, tasks
+from jobs.cloud.publisher import StagePublisher
+from jobs.cloud.storage import Storage
+from jobs.cloud.store import JobStore, firestore_client
+from jobs.contract.errors import Unavailable
+from jobs.contract.settings import Settings
+from jobs.telemetry import tracing
+from jobs.telemetry.logs import configure_logging
+from jobs.telemetry.problems import install_problem_handlers, problem_response
+from pipelines.catalog import PIPELINES
+from processor import functions, oidc, push, tasks
 from processor.leases import Leases
 from processor.runtime import Runtime
 
@@ -39,7 +39,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the processor app; clients are made in its lifespan."""
     settings = settings or Settings()
     configure_logging(settings.log_level, settings.project_id)
-    functions = pipelines.load(PIPELINES.values())  # refuse to start over a missing stage
+    stage_functions = functions.load(PIPELINES.values())  # refuse to start over a missing stage
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -52,7 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             publisher=publisher,
             storage=Storage(settings),
             leases=Leases(store, settings, owner=instance_name()),
-            functions=functions,
+            functions=stage_functions,
         )
         try:
             yield

@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from jobs.errors import JobCancelled
-from jobs.models import Artifact
-from jobs.settings import Settings
-from jobs.storage import Storage
-from jobs.uploads import Upload
+from jobs.cloud.storage import Storage
+from jobs.contract.errors import JobCancelled
+from jobs.contract.models import Artifact
+from jobs.contract.settings import Settings
+from jobs.contract.uploads import Upload
 from processor.costs import CostLedger
 from processor.progress import ProgressReporter
 

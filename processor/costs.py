@@ -17,10 +17,10 @@ import re
 import threading
 import time
 
-from jobs.budget import usd
-from jobs.errors import BudgetExceeded
-from jobs.models import Job
-from jobs.settings import Settings
+from jobs.contract.budget import usd
+from jobs.contract.errors import BudgetExceeded
+from jobs.contract.models import Job
+from jobs.contract.settings import Settings
 
 COMPUTE = "compute"
 # What a cost is for: a short name that reads well as a key of the stage's `costs`.

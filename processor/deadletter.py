@@ -7,10 +7,10 @@ import logging
 from collections.abc import Mapping
 from datetime import datetime
 
-from jobs import transitions
-from jobs.models import ErrorInfo, Job, StageMessage, utcnow
-from jobs.runs import Run
-from jobs.store import Decision, JobStore
+from jobs.cloud.store import Decision, JobStore
+from jobs.contract import transitions
+from jobs.contract.models import ErrorInfo, Job, StageMessage, utcnow
+from jobs.contract.runs import Run
 
 log = logging.getLogger(__name__)
 

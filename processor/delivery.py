@@ -7,10 +7,10 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from jobs import metric_logs
-from jobs.metric_logs import StageOutcome
-from jobs.models import utcnow
-from jobs.runs import Lease
+from jobs.contract.models import utcnow
+from jobs.contract.runs import Lease
+from jobs.telemetry import metric_logs
+from jobs.telemetry.metric_logs import StageOutcome
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ import requests
 from google.api_core import exceptions as api
 from google.cloud.storage.exceptions import DataCorruption, InvalidResponse
 
-from jobs.errors import LongrunError, PermanentError
-from jobs.models import ErrorInfo
+from jobs.contract.errors import LongrunError, PermanentError
+from jobs.contract.models import ErrorInfo
 
 
 class Failure(StrEnum):

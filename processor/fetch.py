@@ -18,9 +18,9 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import httpx
 
-from jobs.errors import PermanentError, TransientError
-from jobs.sources import check_address, check_url_without_network
-from jobs.storage import SourceTooLarge
+from jobs.cloud.storage import SourceTooLarge
+from jobs.contract.errors import PermanentError, TransientError
+from jobs.contract.sources import check_address, check_url_without_network
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 _REDIRECTS = {301, 302, 303, 307, 308}

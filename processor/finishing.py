@@ -9,11 +9,11 @@ from typing import Any
 
 from google.api_core.exceptions import InvalidArgument
 
-from jobs import transitions
-from jobs.errors import PermanentError
-from jobs.metric_logs import StageOutcome
-from jobs.models import Artifact, ErrorInfo, Job, utcnow
-from jobs.runs import Lease, Run, exhausted_error
+from jobs.contract import transitions
+from jobs.contract.errors import PermanentError
+from jobs.contract.models import Artifact, ErrorInfo, Job, utcnow
+from jobs.contract.runs import Lease, Run, exhausted_error
+from jobs.telemetry.metric_logs import StageOutcome
 from processor.costs import CostLedger
 from processor.delivery import Delivery
 from processor.leases import JobUpdate, LeaseLost

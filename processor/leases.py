@@ -1,5 +1,5 @@
 """Stage leases: who may run a stage now. Each claim, heartbeat and release is a decision on the
-job and run documents that the store (jobs.store) writes atomically, so the lease and what
+job and run documents that the store (jobs.cloud.store) writes atomically, so the lease and what
 clients see never disagree.
 """
 
@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from jobs import transitions
-from jobs.models import Job, StageStatus, utcnow
-from jobs.runs import Lease, Run, RunStatus, exhausted_error
-from jobs.settings import Settings
-from jobs.store import Decision, JobStore
+from jobs.cloud.store import Decision, JobStore
+from jobs.contract import transitions
+from jobs.contract.models import Job, StageStatus, utcnow
+from jobs.contract.runs import Lease, Run, RunStatus, exhausted_error
+from jobs.contract.settings import Settings
 
 
 class ClaimOutcome(StrEnum):

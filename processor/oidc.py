@@ -24,8 +24,8 @@ from cachecontrol import CacheControl
 from fastapi import Request
 from google.oauth2 import id_token
 
-from jobs.errors import LongrunError, Unavailable
-from jobs.settings import Settings
+from jobs.contract.errors import LongrunError, Unavailable
+from jobs.contract.settings import Settings
 
 log = logging.getLogger(__name__)
 

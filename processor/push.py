@@ -11,10 +11,10 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Depends, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from jobs import tracing
-from jobs.logs import log_context
-from jobs.models import StageMessage
-from jobs.webhooks import is_webhook_message
+from jobs.contract.models import StageMessage
+from jobs.contract.webhooks import is_webhook_message
+from jobs.telemetry import tracing
+from jobs.telemetry.logs import log_context
 from processor.deadletter import fail_undelivered
 from processor.oidc import require_push_token
 from processor.runner import run_stage

@@ -13,12 +13,12 @@ from collections.abc import Coroutine
 from datetime import datetime
 from typing import Any
 
-from jobs import tracing
-from jobs.catalog import PIPELINES
-from jobs.errors import JobCancelled
-from jobs.logs import log_context
-from jobs.models import ErrorInfo, StageMessage
-from jobs.runs import Lease
+from jobs.contract.errors import JobCancelled
+from jobs.contract.models import ErrorInfo, StageMessage
+from jobs.contract.runs import Lease
+from jobs.telemetry import tracing
+from jobs.telemetry.logs import log_context
+from pipelines.catalog import PIPELINES
 from processor.context import Skipped
 from processor.costs import CostLedger
 from processor.delivery import Delivery

@@ -7,15 +7,15 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from jobs import endings
-from jobs.models import Job
-from jobs.publisher import StagePublisher
-from jobs.quotas import Quotas
-from jobs.settings import Settings
-from jobs.storage import Storage
-from jobs.store import JobStore
+from jobs.cloud import endings
+from jobs.cloud.publisher import StagePublisher
+from jobs.cloud.quotas import Quotas
+from jobs.cloud.storage import Storage
+from jobs.cloud.store import JobStore
+from jobs.contract.models import Job
+from jobs.contract.settings import Settings
+from processor.functions import StageFunctions
 from processor.leases import Leases
-from processor.pipelines import StageFunctions
 
 
 class Outcome(StrEnum):
@@ -55,5 +55,5 @@ async def publish_stage(runtime: Runtime, job_id: str, stage: str) -> None:
 
 
 async def job_ended(runtime: Runtime, job: Job) -> None:
-    """See `jobs.endings.job_ended`: the processor ended this job."""
+    """See `jobs.cloud.endings.job_ended`: the processor ended this job."""
     await endings.job_ended(job, Quotas(runtime.store, runtime.settings), runtime.publisher)

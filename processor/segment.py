@@ -12,16 +12,16 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from jobs import transitions
-from jobs.errors import LongrunError
-from jobs.models import Artifact, Job, utcnow
-from jobs.pipeline import StageSpec
-from jobs.runs import Lease
-from jobs.store import JobStore
+from jobs.cloud.store import JobStore
+from jobs.contract import transitions
+from jobs.contract.errors import LongrunError
+from jobs.contract.models import Artifact, Job, utcnow
+from jobs.contract.pipeline import StageSpec
+from jobs.contract.runs import Lease
 from processor.context import StageContext
 from processor.costs import CostLedger
+from processor.functions import StageFn
 from processor.leases import Claim, LeaseLost
-from processor.pipelines import StageFn
 from processor.progress import ProgressReporter
 from processor.runtime import Runtime
 

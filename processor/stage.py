@@ -1,17 +1,19 @@
 """Everything a stage author uses, in one import: `from processor.stage import StageContext, ...`.
 
 A stage is an async function `(ctx: StageContext) -> JSON-able output` named in its pipeline's
-spec (jobs.pipeline.StageSpec). Through `ctx` it reads its input and earlier outputs, reports
-`progress`, stops at `check_cancelled`, saves a resumable `checkpoint`, runs CPU work off the
-loop with `run_blocking`, and saves artifacts. It returns `Skipped(reason)` when it has nothing
+spec (jobs.contract.pipeline.StageSpec). Through `ctx` it reads its input and earlier outputs,
+reports `progress`, stops at `check_cancelled`, saves a resumable `checkpoint`, runs CPU work off
+the loop with `run_blocking`, and saves artifacts. It returns `Skipped(reason)` when it has nothing
 to do, raises `PermanentError` (with a stable code) for input that can never work, and
 `TransientError` for a failure worth another attempt; anything else it raises is treated as a
-bug: retried once, then the job fails with INTERNAL.
+bug: retried once, then the job fails with INTERNAL. `fetch_to_file` downloads a public https://
+URL without becoming a proxy into private networks.
 """
 
-from jobs.errors import BudgetExceeded, JobCancelled, PermanentError, TransientError
-from jobs.pipeline import PipelineSpec, StageSpec
+from jobs.contract.errors import BudgetExceeded, JobCancelled, PermanentError, TransientError
+from jobs.contract.pipeline import PipelineSpec, StageSpec
 from processor.context import Skipped, StageContext
+from processor.fetch import fetch_to_file
 
 __all__ = [
     "BudgetExceeded",
@@ -22,4 +24,5 @@ __all__ = [
     "StageContext",
     "StageSpec",
     "TransientError",
+    "fetch_to_file",
 ]

@@ -11,12 +11,12 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from jobs import tracing
-from jobs.models import Job, JobStatus, StageMessage, utcnow
-from jobs.publisher import StagePublisher
-from jobs.settings import Settings
-from jobs.store import JobStore
-from jobs.webhooks import announce
+from jobs.cloud.endings import announce
+from jobs.cloud.publisher import StagePublisher
+from jobs.cloud.store import JobStore
+from jobs.contract.models import Job, JobStatus, StageMessage, utcnow
+from jobs.contract.settings import Settings
+from jobs.telemetry import tracing
 
 log = logging.getLogger(__name__)
 

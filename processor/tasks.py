@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
 
-from jobs.models import StageMessage
+from jobs.contract.models import StageMessage
 from processor.oidc import require_push_token
 from processor.runtime import Runtime
 from processor.sweeper import sweep

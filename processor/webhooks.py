@@ -1,8 +1,9 @@
 """Calling a finished job's `callback_url`: signed, retried with backoff, recorded, durable.
 
 How a webhook survives a crash anywhere, with no topic or subscription of its own:
-1. The terminal transition (jobs/transitions.py) writes `webhook: {status: pending}` in the same
-   transaction as the job's terminal status: the promise to call is committed with the end.
+1. The terminal transition (jobs/contract/transitions.py) writes `webhook: {status: pending}` in
+   the same transaction as the job's terminal status: the promise to call is committed with the
+   end.
 2. Whoever wrote it (the stage runner, the dead-letter handler, the API's cancel) then publishes
    a webhook message on the stages topic: `{"job_id"}` with the attribute `kind=webhook`.
 3. The push handler gives that message to `deliver`, which POSTs the job summary, retries
@@ -39,13 +40,12 @@ import certifi
 import httpx
 from pydantic import ValidationError
 
-from jobs.errors import PermanentError
-from jobs.logs import log_context
-from jobs.models import Job, WebhookDelivery, WebhookStatus, utcnow
-from jobs.settings import Settings
-from jobs.sources import SourceNotAllowed
-from jobs.store import Decision, JobStore
-from jobs.webhooks import (
+from jobs.cloud.store import Decision, JobStore
+from jobs.contract.errors import PermanentError
+from jobs.contract.models import Job, WebhookDelivery, WebhookStatus, utcnow
+from jobs.contract.settings import Settings
+from jobs.contract.sources import SourceNotAllowed
+from jobs.contract.webhooks import (
     EVENT_HEADER,
     ID_HEADER,
     SIGNATURE_HEADER,
@@ -57,6 +57,7 @@ from jobs.webhooks import (
     signature,
     summary_body,
 )
+from jobs.telemetry.logs import log_context
 from processor.fetch import AddressRules, checked_request
 
 log = logging.getLogger(__name__)

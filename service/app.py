@@ -9,13 +9,13 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from google.cloud import firestore
 
-from jobs import tracing
-from jobs.logs import configure_logging
-from jobs.problems import install_problem_handlers
-from jobs.publisher import StagePublisher
-from jobs.settings import Settings
-from jobs.storage import Storage
-from jobs.store import JobStore, firestore_client
+from jobs.cloud.publisher import StagePublisher
+from jobs.cloud.storage import Storage
+from jobs.cloud.store import JobStore, firestore_client
+from jobs.contract.settings import Settings
+from jobs.telemetry import tracing
+from jobs.telemetry.logs import configure_logging
+from jobs.telemetry.problems import install_problem_handlers
 from service.auth import Authenticator, check_auth_configuration
 from service.deps import ServiceState
 from service.limits import BodySizeLimit

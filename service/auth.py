@@ -26,8 +26,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from firebase_admin import auth
 from firebase_admin.exceptions import FirebaseError
 
-from jobs.errors import Forbidden, Unauthenticated, Unavailable
-from jobs.settings import Settings
+from jobs.contract.errors import Forbidden, Unauthenticated, Unavailable
+from jobs.contract.settings import Settings
 
 log = logging.getLogger(__name__)
 

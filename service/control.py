@@ -12,15 +12,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from jobs import tracing, transitions
-from jobs.budget import usd
-from jobs.endings import job_ended
-from jobs.errors import BudgetExceeded, Conflict, NotFound
-from jobs.models import Job, JobStatus, utcnow
-from jobs.publisher import StagePublisher, publish_or_defer
-from jobs.quotas import Quotas
-from jobs.runs import Run
-from jobs.store import Decision, JobStore, expired
+from jobs.cloud.endings import job_ended
+from jobs.cloud.publisher import StagePublisher, publish_or_defer
+from jobs.cloud.quotas import Quotas
+from jobs.cloud.store import Decision, JobStore, expired
+from jobs.contract import transitions
+from jobs.contract.budget import usd
+from jobs.contract.errors import BudgetExceeded, Conflict, NotFound
+from jobs.contract.models import Job, JobStatus, utcnow
+from jobs.contract.runs import Run
+from jobs.telemetry import tracing
 
 log = logging.getLogger(__name__)
 

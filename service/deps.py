@@ -9,11 +9,11 @@ from typing import Annotated
 from fastapi import Depends, Request
 from google.cloud import firestore
 
-from jobs.publisher import StagePublisher
-from jobs.quotas import Quotas
-from jobs.settings import Settings
-from jobs.storage import Storage
-from jobs.store import JobStore
+from jobs.cloud.publisher import StagePublisher
+from jobs.cloud.quotas import Quotas
+from jobs.cloud.storage import Storage
+from jobs.cloud.store import JobStore
+from jobs.contract.settings import Settings
 from service.auth import Authenticator
 from service.idempotency import IdempotencyKeys
 

@@ -14,8 +14,8 @@ from typing import Any
 
 from google.cloud import firestore
 
-from jobs.models import Job
-from jobs.store import JobStore, job_from_document
+from jobs.cloud.store import JobStore, job_from_document
+from jobs.contract.models import Job
 
 QUIET_SECONDS = 10.0
 

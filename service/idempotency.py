@@ -25,10 +25,10 @@ from google.api_core import exceptions
 from google.cloud import firestore
 from pydantic import BaseModel
 
-from jobs.backend import OUTAGE, Deadline
-from jobs.errors import Conflict, InvalidRequest
-from jobs.models import utcnow
-from jobs.settings import Settings
+from jobs.cloud.backend import OUTAGE, Deadline
+from jobs.contract.errors import Conflict, InvalidRequest
+from jobs.contract.models import utcnow
+from jobs.contract.settings import Settings
 from service.openapi import problem
 
 log = logging.getLogger(__name__)

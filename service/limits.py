@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from jobs.problems import problem_response
+from jobs.telemetry.problems import problem_response
 
 
 class BodySizeLimit:

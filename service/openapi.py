@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from jobs.problems import PROBLEM_JSON, FieldError, Problem
+from jobs.telemetry.problems import PROBLEM_JSON, FieldError, Problem
 
 _REF = "#/components/schemas/{model}"
 

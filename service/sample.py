@@ -11,11 +11,11 @@ import tempfile
 from datetime import timedelta
 from pathlib import Path
 
-from jobs.models import utcnow
-from jobs.settings import Settings
-from jobs.storage import Storage
-from jobs.store import JobStore
-from jobs.uploads import Upload
+from jobs.cloud.storage import Storage
+from jobs.cloud.store import JobStore
+from jobs.contract.models import utcnow
+from jobs.contract.settings import Settings
+from jobs.contract.uploads import Upload
 from samples.demo import write_demo
 
 _OBJECTS = {

@@ -8,18 +8,18 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from jobs import tracing
-from jobs.budget import Budget, job_budget
-from jobs.catalog import PIPELINES, PipelineSpec
-from jobs.errors import InvalidRequest
-from jobs.models import Job, JobRequest, utcnow
-from jobs.problems import FieldError
-from jobs.publisher import StagePublisher, publish_or_defer
-from jobs.quotas import Quotas
-from jobs.settings import Settings
-from jobs.sources import SOURCE_ERROR, SOURCE_RULES, SourceRules
-from jobs.store import JobStore
-from jobs.webhooks import WebhooksNotConfigured, check_callback_url
+from jobs.cloud.publisher import StagePublisher, publish_or_defer
+from jobs.cloud.quotas import Quotas
+from jobs.cloud.store import JobStore
+from jobs.contract.budget import Budget, job_budget
+from jobs.contract.errors import InvalidRequest
+from jobs.contract.models import Job, JobRequest, utcnow
+from jobs.contract.settings import Settings
+from jobs.contract.sources import SOURCE_ERROR, SOURCE_RULES, SourceRules
+from jobs.contract.webhooks import WebhooksNotConfigured, check_callback_url
+from jobs.telemetry import tracing
+from jobs.telemetry.problems import FieldError
+from pipelines.catalog import PIPELINES, PipelineSpec
 
 log = logging.getLogger(__name__)
 

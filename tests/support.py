@@ -18,9 +18,9 @@ from google.cloud import firestore
 
 from deploy.local.ephemeral import WAIT_SECONDS, Stack
 from deploy.local.topology import Topology, ensure_topology
-from jobs.models import Job
-from jobs.settings import Settings
-from jobs.store import job_from_document
+from jobs.cloud.store import job_from_document
+from jobs.contract.models import Job
+from jobs.contract.settings import Settings
 
 
 @dataclass

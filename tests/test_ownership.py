@@ -1,5 +1,5 @@
-"""One owner for the job and run documents: only the store opens transactions on them or names
-their paths; everyone else hands it a decision (jobs.store.JobStore.decide)."""
+"""One owner for the job and run documents: only the store (jobs.cloud.store) opens transactions
+on them or names their paths; everyone else hands it a decision (JobStore.decide)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("jobs", "service", "processor", "cli", "deploy", "samples")
-STORE = ROOT / "jobs" / "store.py"
+PACKAGES = ("jobs", "pipelines", "service", "processor", "cli", "deploy", "samples")
+STORE = ROOT / "jobs" / "cloud" / "store.py"
 # What only the store may call: transactions, and the references of job and run documents.
 STORE_ONLY = {"transaction", "async_transactional", "transactional", "job_ref", "run_ref"}
 

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import httpx
 
-from cli.identity import IdentityToolkit
 from deploy.local.processes import ManagedProcess, free_port, wait_until_ready
 from deploy.local.stack import app_process, stack_env
 from deploy.local.topology import Topology, ensure_topology
-from jobs.settings import Settings
-from jobs.storage import Storage
+from jobs.cloud.identity import IdentityToolkit
+from jobs.cloud.storage import Storage
+from jobs.contract.settings import Settings
 
 WAIT_SECONDS = 60.0
 DEFAULT_USER = "alice"

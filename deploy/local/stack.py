@@ -28,8 +28,8 @@ from deploy.local.processes import (
     wait_until_ready,
 )
 from deploy.local.topology import Topology, ensure_topology
-from jobs.settings import Settings
-from jobs.storage import Storage
+from jobs.cloud.storage import Storage
+from jobs.contract.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from datetime import timedelta
 import google.cloud.pubsub_v1 as pubsub_v1
 from google.api_core.exceptions import AlreadyExists
 
-from jobs.settings import Settings
+from jobs.contract.settings import Settings
 
 # A push request is also bounded by the ack deadline; 600 s is Pub/Sub's maximum.
 ACK_DEADLINE_SECONDS = 600

@@ -13,10 +13,10 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.background import BackgroundTask
 from starlette.concurrency import iterate_in_threadpool
 
-from jobs.errors import NotFound
-from jobs.models import Job, JobRequest, JobStatus, is_job_id
-from jobs.storage import CHUNK_BYTES
-from jobs.store import JobStore, expired
+from jobs.cloud.storage import CHUNK_BYTES
+from jobs.cloud.store import JobStore, expired
+from jobs.contract.errors import NotFound
+from jobs.contract.models import Job, JobRequest, JobStatus, is_job_id
 from service.auth import UserDep
 from service.control import CancelOutcome, cancel_job, retry_job
 from service.deps import (

@@ -8,8 +8,8 @@ import logging
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from jobs.catalog import PIPELINES
-from jobs.errors import Unavailable
+from jobs.contract.errors import Unavailable
+from pipelines.catalog import PIPELINES
 from service.auth import UserDep
 from service.deps import PublisherDep, SettingsDep, StoreDep
 from service.openapi import AUTHENTICATED, problems

@@ -8,12 +8,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Response, status
 
-from jobs.errors import InvalidRequest
-from jobs.models import utcnow
-from jobs.settings import Settings
-from jobs.storage import Storage
-from jobs.store import JobStore
-from jobs.uploads import Upload, UploadRequest, UploadTicket
+from jobs.cloud.storage import Storage
+from jobs.cloud.store import JobStore
+from jobs.contract.errors import InvalidRequest
+from jobs.contract.models import utcnow
+from jobs.contract.settings import Settings
+from jobs.contract.uploads import Upload, UploadRequest, UploadTicket
 from service.auth import UserDep
 from service.deps import IdempotencyKeysDep, SampleLockDep, SettingsDep, StorageDep, StoreDep
 from service.idempotency import IN_USE_RESPONSE, IdempotencyKey, run_once

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from jobs.settings import Settings
+from jobs.contract.settings import Settings
 from service.deps import SettingsDep
 
 router = APIRouter(include_in_schema=False)

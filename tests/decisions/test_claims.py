@@ -6,9 +6,9 @@ from datetime import timedelta
 
 import pytest
 
-from jobs.models import ErrorInfo, Job, JobStatus, StageState, StageStatus, utcnow
-from jobs.runs import Lease, Run, RunStatus
-from jobs.settings import Settings
+from jobs.contract.models import ErrorInfo, Job, JobStatus, StageState, StageStatus, utcnow
+from jobs.contract.runs import Lease, Run, RunStatus
+from jobs.contract.settings import Settings
 from processor.leases import (
     ClaimOutcome,
     LeaseLost,

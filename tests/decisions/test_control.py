@@ -6,8 +6,8 @@ from datetime import timedelta
 
 import pytest
 
-from jobs.errors import Conflict, NotFound
-from jobs.models import (
+from jobs.contract.errors import Conflict, NotFound
+from jobs.contract.models import (
     ErrorInfo,
     JobStatus,
     StageMessage,
@@ -16,7 +16,7 @@ from jobs.models import (
     WebhookStatus,
     utcnow,
 )
-from jobs.runs import Run, RunStatus
+from jobs.contract.runs import Run, RunStatus
 from processor.deadletter import decide_undelivered
 from processor.webhooks import Attempt, decide_record
 from service.control import CancelOutcome, decide_cancel, decide_retry

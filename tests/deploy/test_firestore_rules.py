@@ -10,7 +10,7 @@ import httpx
 import pytest
 from google.cloud import firestore
 
-from cli.identity import IdentityToolkit
+from jobs.cloud.identity import IdentityToolkit
 from tests.support import unsigned_id_token
 
 RULES = Path(__file__).parents[2] / "deploy" / "firestore.rules"

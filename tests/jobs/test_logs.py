@@ -12,7 +12,7 @@ import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import format_span_id, format_trace_id
 
-from jobs.logs import CloudLoggingFormatter, log_context
+from jobs.telemetry.logs import CloudLoggingFormatter, log_context
 
 TRACE = "logging.googleapis.com/trace"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from jobs.sources import SourceKind, SourceNotAllowed, source_kind
+from jobs.contract.sources import SourceKind, SourceNotAllowed, source_kind
 
 
 @pytest.mark.parametrize(

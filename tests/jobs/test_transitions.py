@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from jobs import transitions
-from jobs.models import ErrorInfo, Job, JobStatus, StageState, StageStatus, utcnow
+from jobs.contract import transitions
+from jobs.contract.models import ErrorInfo, Job, JobStatus, StageState, StageStatus, utcnow
 
 
 def make_job(*weights: float) -> Job:

@@ -14,8 +14,8 @@ from PIL import Image
 
 from cli.uploading import upload_file
 from deploy.local.ephemeral import Stack, start_stack
-from jobs.models import JobStatus, StageStatus
-from jobs.storage import Storage
+from jobs.cloud.storage import Storage
+from jobs.contract.models import JobStatus, StageStatus
 from samples.media import make_audio, make_chat, make_video
 from tests.support import JobsWatcher, log_lines
 

@@ -7,8 +7,8 @@ from collections.abc import Callable
 from google.cloud import firestore
 
 from deploy.local.ephemeral import Stack
-from jobs.models import JobStatus
-from processor.pipelines.diagnostic import first_digest, next_digest
+from jobs.contract.models import JobStatus
+from pipelines.diagnostic.stages import first_digest, next_digest
 from tests.support import JobsWatcher, body_completions, log_lines, run_document, submit_diagnostic
 
 

@@ -12,11 +12,11 @@ import pytest
 from google.cloud import firestore
 
 from deploy.local.ephemeral import Stack
-from jobs.budget import job_budget, usd
-from jobs.diagnostic import DIAGNOSTIC, DiagnosticInput
-from jobs.errors import BudgetExceeded, InvalidRequest
-from jobs.models import Job, JobStatus, StageStatus
-from jobs.settings import Settings
+from jobs.contract.budget import job_budget, usd
+from jobs.contract.errors import BudgetExceeded, InvalidRequest
+from jobs.contract.models import Job, JobStatus, StageStatus
+from jobs.contract.settings import Settings
+from pipelines.diagnostic.spec import DIAGNOSTIC, DiagnosticInput
 from processor.costs import COMPUTE, CostLedger
 from service.submission import plan_job
 from tests.support import JobsWatcher, body_completions, log_lines, run_document

@@ -8,8 +8,8 @@ from collections.abc import Callable
 from google.cloud import firestore
 
 from deploy.local.ephemeral import Stack
-from jobs.models import JobStatus, StageStatus
-from processor.pipelines.diagnostic import first_digest, next_digest
+from jobs.contract.models import JobStatus, StageStatus
+from pipelines.diagnostic.stages import first_digest, next_digest
 from tests.support import (
     JobsWatcher,
     body_completions,

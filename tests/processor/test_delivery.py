@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 from google.cloud import firestore
 
-from jobs.models import JobStatus
+from jobs.contract.models import JobStatus
 from tests.support import (
     JobsWatcher,
     Stack,

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import trustme
 
-from jobs.errors import PermanentError, TransientError
-from jobs.sources import SourceNotAllowed
-from jobs.storage import SourceTooLarge
+from jobs.cloud.storage import SourceTooLarge
+from jobs.contract.errors import PermanentError, TransientError
+from jobs.contract.sources import SourceNotAllowed
 from processor.fetch import AddressRules, fetch_to_file
 
 BODY = b"RIFF" + bytes(range(256)) * 400
@@ -186,6 +186,6 @@ async def test_a_redirect_into_a_private_address_is_refused(
 
 
 def _real_check(url: str) -> str:
-    from jobs.sources import check_url_without_network
+    from jobs.contract.sources import check_url_without_network
 
     return check_url_without_network(url)

@@ -28,7 +28,7 @@ from google.auth import crypt, jwt
 from pydantic import ValidationError
 
 from deploy.local.ephemeral import Stack, start_stack
-from jobs.settings import Settings
+from jobs.contract.settings import Settings
 from processor.oidc import push_verifier
 
 ACCOUNT = "longrun-push@my-project.iam.gserviceaccount.com"

@@ -8,7 +8,7 @@ import httpx
 from google.cloud import firestore
 
 from deploy.local.ephemeral import Stack
-from jobs.models import JobStatus, StageStatus
+from jobs.contract.models import JobStatus, StageStatus
 from tests.support import (
     JobsWatcher,
     body_completions,

@@ -9,7 +9,7 @@ import httpx
 from google.cloud import firestore
 
 from deploy.local.ephemeral import Stack
-from jobs.models import JobStatus
+from jobs.contract.models import JobStatus
 from tests.support import (
     JobsWatcher,
     body_completions,

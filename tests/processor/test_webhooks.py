@@ -25,7 +25,8 @@ import trustme
 from google.cloud import firestore
 
 from deploy.local.ephemeral import Stack, start_stack
-from jobs.models import (
+from jobs.cloud.store import job_to_document
+from jobs.contract.models import (
     Job,
     JobStatus,
     StageState,
@@ -34,8 +35,7 @@ from jobs.models import (
     WebhookStatus,
     utcnow,
 )
-from jobs.sources import hosts_file_addresses
-from jobs.store import job_to_document
+from jobs.contract.sources import hosts_file_addresses
 from tests.support import JobsWatcher, submit_diagnostic
 
 SECRET = "test-webhook-secret"

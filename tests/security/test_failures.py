@@ -10,7 +10,7 @@ import httpx
 from google.cloud import firestore
 
 from deploy.local.ephemeral import Stack
-from jobs.models import JobStatus, StageStatus
+from jobs.contract.models import JobStatus, StageStatus
 from tests.support import JobsWatcher, log_lines, submit_diagnostic, wait_until
 
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from jobs.errors import PermanentError
-from jobs.media import MediaInput
-from jobs.settings import Settings
-from jobs.sources import (
+from jobs.cloud.storage import parse_gs_uri as storage_parse_gs_uri
+from jobs.contract.errors import PermanentError
+from jobs.contract.settings import Settings
+from jobs.contract.sources import (
     SOURCE_RULES,
     GsObject,
     SourceKind,
@@ -22,7 +22,7 @@ from jobs.sources import (
     parse_gs_uri,
     source_kind,
 )
-from jobs.storage import parse_gs_uri as storage_parse_gs_uri
+from pipelines.media.spec import MediaInput
 
 OWN = "longrun-test-longrun"
 RULES = SourceRules(buckets=frozenset({"media-in"}), own_bucket=OWN)

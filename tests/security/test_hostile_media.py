@@ -26,16 +26,16 @@ from PIL import Image
 
 from cli.uploading import upload_file
 from deploy.local.ephemeral import Stack
-from jobs.errors import PermanentError
-from jobs.media import MediaOptions
-from jobs.models import JobStatus
-from processor.pipelines.media.audio import analyse_audio
-from processor.pipelines.media.chat import analyse_chat
-from processor.pipelines.media.highlights import score_highlights
-from processor.pipelines.media.models import AudioAnalysis
-from processor.pipelines.media.probe import probe_media
-from processor.pipelines.media.scenes import find_scene_cuts
-from processor.pipelines.media.thumbnails import video_thumbnail
+from jobs.contract.errors import PermanentError
+from jobs.contract.models import JobStatus
+from pipelines.media.audio import analyse_audio
+from pipelines.media.chat import analyse_chat
+from pipelines.media.highlights import score_highlights
+from pipelines.media.models import AudioAnalysis
+from pipelines.media.probe import probe_media
+from pipelines.media.scenes import find_scene_cuts
+from pipelines.media.spec import MediaOptions
+from pipelines.media.thumbnails import video_thumbnail
 from samples.media import make_audio
 from tests.support import JobsWatcher
 

@@ -14,7 +14,7 @@ from typing import ClassVar
 import pytest
 import trustme
 
-from jobs.sources import SourceNotAllowed, check_url_without_network
+from jobs.contract.sources import SourceNotAllowed, check_url_without_network
 from processor.fetch import AddressRules, fetch_to_file
 
 LOOPBACK = [

@@ -15,10 +15,10 @@ from google.cloud import firestore
 
 from cli.uploading import upload_file
 from deploy.local.ephemeral import Stack, start_stack
-from jobs.media import MEDIA_ANALYSIS, MediaInput, MediaOptions
-from jobs.models import JobStatus
-from jobs.storage import Storage
-from jobs.store import job_to_document
+from jobs.cloud.storage import Storage
+from jobs.cloud.store import job_to_document
+from jobs.contract.models import JobStatus
+from pipelines.media.spec import MEDIA_ANALYSIS, MediaInput, MediaOptions
 from samples.media import make_audio
 from service.submission import plan_job
 from tests.support import JobsWatcher, publish_by_hand

@@ -10,7 +10,7 @@ from typing import Any
 import requests
 
 from deploy.local.ephemeral import Stack
-from jobs.storage import Storage
+from jobs.cloud.storage import Storage
 from tests.support import JobsWatcher
 
 VIDEO = b"\x00\x00\x00\x20ftypisom"

@@ -15,10 +15,10 @@ import pytest
 from firebase_admin import auth
 from google.cloud import firestore
 
-from cli.identity import IdentityToolkit
 from deploy.local.ephemeral import Stack
 from deploy.local.processes import free_port
-from jobs.storage import Storage
+from jobs.cloud.identity import IdentityToolkit
+from jobs.cloud.storage import Storage
 from tests.support import JobsWatcher, submit_diagnostic, unsigned_id_token
 
 PROBLEM = "application/problem+json"

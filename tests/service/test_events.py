@@ -10,8 +10,8 @@ from google.cloud import firestore
 
 from deploy.local.ephemeral import Stack
 from deploy.local.processes import free_port
-from jobs.models import JobStatus
-from jobs.store import JobStore
+from jobs.cloud.store import JobStore
+from jobs.contract.models import JobStatus
 from service.events import job_changes
 from tests.support import submit_diagnostic
 

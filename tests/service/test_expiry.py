@@ -9,7 +9,7 @@ import httpx
 from google.cloud import firestore
 
 from deploy.local.ephemeral import Stack
-from jobs.models import JobStatus, utcnow
+from jobs.contract.models import JobStatus, utcnow
 from tests.support import JobsWatcher, run_document, submit_diagnostic
 
 

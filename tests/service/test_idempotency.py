@@ -13,8 +13,8 @@ from google.cloud import firestore
 from pydantic import BaseModel
 
 from deploy.local.ephemeral import Stack
-from jobs.errors import InvalidRequest
-from jobs.settings import Settings
+from jobs.contract.errors import InvalidRequest
+from jobs.contract.settings import Settings
 from service.idempotency import IdempotencyKeys, Replay, Reservation, body_hash
 from tests.support import wait_until
 

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from deploy.local.ephemeral import start_stack
-from jobs.models import JobStatus, StageStatus
+from jobs.contract.models import JobStatus, StageStatus
 from tests.support import JobsWatcher, Stack
 
 PROBLEM = "application/problem+json"

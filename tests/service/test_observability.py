@@ -12,7 +12,7 @@ import pytest
 from google.cloud import firestore
 
 from deploy.local.ephemeral import Stack
-from jobs.models import JobStatus
+from jobs.contract.models import JobStatus
 from tests.support import (
     JobsWatcher,
     log_lines,

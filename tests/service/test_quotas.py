@@ -1,6 +1,6 @@
 """Per-user quotas: jobs started per hour and jobs active at once, kept in Firestore.
 
-The core (`jobs.quotas`) is tested directly against the Firestore emulator, where owners are
+The core (`jobs.cloud.quotas`) is tested directly against the Firestore emulator, where owners are
 plain strings; the API tests submit as the one default user of `stack.api()`.
 """
 
@@ -18,11 +18,11 @@ import pytest
 from google.cloud import firestore
 
 from deploy.local.ephemeral import Stack
-from jobs.errors import TooManyRequests
-from jobs.models import utcnow
-from jobs.quotas import Quotas
-from jobs.settings import Settings
-from jobs.store import JobStore
+from jobs.cloud.quotas import Quotas
+from jobs.cloud.store import JobStore
+from jobs.contract.errors import TooManyRequests
+from jobs.contract.models import utcnow
+from jobs.contract.settings import Settings
 from tests.support import submit_diagnostic, wait_until
 
 PROBLEM = "application/problem+json"

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from deploy.local.ephemeral import Stack
-from jobs.storage import Storage
+from jobs.cloud.storage import Storage
 
 PROBLEM = "application/problem+json"
 

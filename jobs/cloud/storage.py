@@ -1,0 +1,149 @@
+"""Cloud Storage: where uploads, job sources and artifacts live.
+
+Google's client is synchronous; async callers run these methods in a worker thread.
+Objects are laid out as `uploads/{upload_id}/{filename}` and `jobs/{job_id}/{name}`; every
+`gs://` URI, ours and users' alike, is taken apart by the one strict parser in
+`jobs.contract.sources`.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import IO
+
+import google.auth.transport.requests
+import google.cloud.storage as storage
+from google.auth.credentials import AnonymousCredentials, Signing
+
+from jobs.contract.errors import PermanentError
+from jobs.contract.models import Artifact
+from jobs.contract.settings import Settings
+from jobs.contract.sources import parse_gs_uri
+
+# Read and write in pieces this big: memory stays flat whatever the object's size.
+CHUNK_BYTES = 8 * 1024 * 1024
+
+
+class SourceTooLarge(PermanentError):
+    code = "SOURCE_TOO_LARGE"
+
+
+class Storage:
+    """longrun's bucket, and reads of objects in other buckets the caller can reach."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.emulated = settings.storage_emulator_host is not None
+        if self.emulated:
+            # The emulator takes no credentials; the client finds it via STORAGE_EMULATOR_HOST.
+            self._client = storage.Client(
+                project=settings.project_id,
+                credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
+            )
+        else:
+            self._client = storage.Client(project=settings.project_id)
+        self.bucket = self._client.bucket(settings.bucket_name)
+        self._download_url_seconds = settings.download_url_seconds
+
+    def uri(self, name: str) -> str:
+        return f"gs://{self.bucket.name}/{name}"
+
+    def _blob(self, uri: str) -> storage.Blob:
+        bucket, name = parse_gs_uri(uri)
+        return self._client.bucket(bucket).blob(name)
+
+    def ensure_bucket(self) -> None:
+        """Create the bucket if missing (local stacks; the deploy scripts make the real one)."""
+        if not self.bucket.exists():
+            self._client.create_bucket(self.bucket.name)
+
+    def upload_file(self, path: Path, name: str, content_type: str) -> Artifact:
+        blob = self.bucket.blob(name, chunk_size=CHUNK_BYTES)
+        blob.upload_from_filename(str(path), content_type=content_type)
+        return Artifact(
+            uri=self.uri(name), size_bytes=path.stat().st_size, content_type=content_type
+        )
+
+    def upload_bytes(self, data: bytes, name: str, content_type: str) -> Artifact:
+        self.bucket.blob(name).upload_from_string(data, content_type=content_type)
+        return Artifact(uri=self.uri(name), size_bytes=len(data), content_type=content_type)
+
+    def stat(self, uri: str) -> Artifact | None:
+        """Size and type of an object, or None if there is none."""
+        bucket, name = parse_gs_uri(uri)
+        blob = self._client.bucket(bucket).get_blob(name)
+        if blob is None:
+            return None
+        content_type = blob.content_type or "application/octet-stream"
+        return Artifact(uri=uri, size_bytes=int(blob.size or 0), content_type=content_type)
+
+    def download(self, uri: str, path: Path, max_bytes: int | None = None) -> Artifact:
+        """Copy an object to a local file, refusing one larger than `max_bytes` before reading."""
+        found = self.stat(uri)
+        if found is None:
+            raise PermanentError(f"There is no object at {uri}.", code="SOURCE_NOT_FOUND")
+        if max_bytes is not None and found.size_bytes > max_bytes:
+            raise SourceTooLarge(
+                f"The source is {found.size_bytes} bytes; the limit is {max_bytes} bytes."
+            )
+        self._blob(uri).download_to_filename(str(path))
+        return found
+
+    def head(self, uri: str, size: int) -> bytes:
+        """The first `size` bytes of an object (a ranged read)."""
+        data: bytes = self._blob(uri).download_as_bytes(start=0, end=size - 1)
+        return data
+
+    def copy(self, uri: str, name: str) -> Artifact:
+        """Copy an object into longrun's bucket server-side (no bytes pass through here)."""
+        bucket, source_name = parse_gs_uri(uri)
+        source = self._client.bucket(bucket)
+        copied = source.copy_blob(source.blob(source_name), self.bucket, name)
+        content_type = copied.content_type or "application/octet-stream"
+        return Artifact(
+            uri=self.uri(name), size_bytes=int(copied.size or 0), content_type=content_type
+        )
+
+    def open_read(self, uri: str) -> IO[bytes]:
+        """A streaming reader of an object (ranged reads of CHUNK_BYTES)."""
+        reader: IO[bytes] = self._blob(uri).open("rb", chunk_size=CHUNK_BYTES)
+        return reader
+
+    def upload_session(
+        self, name: str, content_type: str, size_bytes: int, origin: str | None
+    ) -> str:
+        """A resumable upload session URL the client uploads to directly, without credentials.
+
+        The session URL is itself the authorisation (valid for a week, for this one object,
+        at most `size_bytes`), so no signing key or signBlob permission is needed, and it works
+        the same on the emulator.
+        """
+        blob = self.bucket.blob(name)
+        # `size` goes out as X-Upload-Content-Length: Cloud Storage then refuses a larger body
+        # (the emulator does not; the fetch stage checks the stored size again).
+        url: str = blob.create_resumable_upload_session(
+            content_type=content_type, size=size_bytes, origin=origin
+        )
+        return url
+
+    def download_url(self, uri: str) -> str | None:
+        """A short-lived signed URL to read an object; None on the emulator (it cannot sign)."""
+        if self.emulated:
+            return None
+        credentials = self._client._credentials
+        signer: dict[str, str] = {}
+        if not isinstance(credentials, Signing):
+            # Cloud Run's metadata credentials hold no key: sign through the IAM signBlob API
+            # as the service's own account (it needs Service Account Token Creator on itself).
+            credentials.refresh(google.auth.transport.requests.Request())
+            signer = {
+                "service_account_email": credentials.service_account_email,
+                "access_token": credentials.token,
+            }
+        url: str = self._blob(uri).generate_signed_url(
+            version="v4",
+            expiration=timedelta(seconds=self._download_url_seconds),
+            method="GET",
+            **signer,
+        )
+        return url

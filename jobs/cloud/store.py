@@ -1,0 +1,356 @@
+"""Firestore access for job documents and their internal stage runs."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from google.api_core.exceptions import FailedPrecondition
+from google.cloud import firestore
+from google.cloud.firestore import FieldFilter
+
+from jobs.cloud.backend import Deadline
+from jobs.contract.errors import InvalidRequest
+from jobs.contract.models import Job, JobStatus, WebhookStatus, is_job_id, utcnow
+from jobs.contract.runs import Run
+from jobs.contract.settings import Settings
+from jobs.contract.uploads import Upload
+
+log = logging.getLogger(__name__)
+
+RUNS = "runs"
+# Bounds what one named query returns; callers that sweep find the rest on their next pass.
+QUERY_BATCH = 500
+# Attempts at a preconditioned write of a run before giving up to the caller's retry.
+_RUN_WRITE_ATTEMPTS = 5
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Decision(Generic[T]):
+    """What a decision function answers, and the documents as they should read after it."""
+
+    value: T
+    job: Job | None = None  # the job as it should be written; None leaves it as it is
+    runs: Mapping[str, Run] = field(default_factory=dict)  # stage → its run as it should be
+
+
+# The runs a decision needs: known names, or a function of the job that names them.
+RunNames = Iterable[str] | Callable[[Job], Iterable[str]]
+# A decision: given the job (None if there is none) and the runs it asked for, what to write.
+Decide = Callable[[Job | None, Mapping[str, Run]], Decision[T]]
+
+
+def firestore_client(settings: Settings) -> firestore.AsyncClient:
+    """The async Firestore client; it finds the emulator through FIRESTORE_EMULATOR_HOST."""
+    return firestore.AsyncClient(project=settings.project_id)
+
+
+def job_to_document(job: Job) -> dict[str, Any]:
+    """A job as Firestore stores it: native timestamps, enums as their string values."""
+    return job.model_dump(mode="python")
+
+
+def job_from_document(data: dict[str, Any]) -> Job:
+    return Job.model_validate(data)
+
+
+def _changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """The top-level fields of `after` that differ from `before`."""
+    return {name: value for name, value in after.items() if before.get(name) != value}
+
+
+def job_changes(before: Job, after: Job) -> dict[str, Any]:
+    """The fields to write to turn `before` into `after` (the store stamps version and time)."""
+    changes = _changes(job_to_document(before), job_to_document(after))
+    changes.pop("version", None)
+    changes.pop("updated_at", None)
+    return changes
+
+
+def run_to_document(run: Run) -> dict[str, Any]:
+    return run.model_dump(mode="python")
+
+
+def expired(expire_at: datetime) -> bool:
+    """Whether a document's `expire_at` has passed: it is gone for clients from then on, though
+    Firestore's TTL deletion may take a day or more to remove it."""
+    return expire_at <= utcnow()
+
+
+def stamped(fields: dict[str, Any]) -> dict[str, Any]:
+    """Fields plus what every write to a job document carries: a new version and updated_at."""
+    return {**fields, "version": firestore.Increment(1), "updated_at": utcnow()}
+
+
+class JobStore:
+    """Reads and writes `jobs/{job_id}` and `jobs/{job_id}/runs/{stage}`."""
+
+    def __init__(self, client: firestore.AsyncClient, settings: Settings) -> None:
+        self.client = client
+        self.deadline = Deadline(settings.backend_timeout_seconds)
+        self.jobs = client.collection(settings.jobs_collection)
+        self.uploads = client.collection(settings.uploads_collection)
+
+    def new_job_id(self) -> str:
+        """A Firestore auto-id, made on the client so the id is known before the write."""
+        return str(self.jobs.document().id)
+
+    def job_ref(self, job_id: str) -> firestore.AsyncDocumentReference:
+        ref: firestore.AsyncDocumentReference = self.jobs.document(job_id)
+        return ref
+
+    def run_ref(self, job_id: str, stage: str) -> firestore.AsyncDocumentReference:
+        ref: firestore.AsyncDocumentReference = (
+            self.job_ref(job_id).collection(RUNS).document(stage)
+        )
+        return ref
+
+    async def create(self, job: Job) -> None:
+        """Write a new job; fails if the id is taken, so a repeated create never overwrites."""
+        with self.deadline.unavailable():
+            await self.job_ref(job.job_id).create(job_to_document(job), **self.deadline.options())
+
+    async def get(self, job_id: str) -> Job | None:
+        with self.deadline.unavailable():
+            snapshot = await self.job_ref(job_id).get(**self.deadline.options())
+        if not snapshot.exists:
+            return None
+        return job_from_document(snapshot.to_dict() or {})
+
+    async def update(self, job_id: str, fields: dict[str, Any]) -> None:
+        """Update some fields of a job document, bumping its version."""
+        with self.deadline.unavailable():
+            await self.job_ref(job_id).update(stamped(fields), **self.deadline.options())
+
+    async def write_progress(self, before: Job, after: Job) -> None:
+        """A running stage's coalesced progress: what changed, without a transaction (only the
+        lease holder writes a stage's progress, and its end is written after its last one)."""
+        changes = job_changes(before, after)
+        if changes:
+            await self.update(after.job_id, changes)
+
+    async def decide(self, job_id: str, decide: Decide[T], *, runs: RunNames = ()) -> T:
+        """Change a job and its runs in one transaction, as `decide` says.
+
+        `runs` names the runs `decide` needs: a list (read together with the job), or a
+        function of the job (read after it). A missing job is given to `decide` as None, and
+        then nothing may be written. Firestore retries the transaction on contention, so
+        `decide` must be pure: it may be called more than once.
+        """
+        job_ref = self.job_ref(job_id)
+
+        @firestore.async_transactional
+        async def attempt(tx: firestore.AsyncTransaction) -> T:
+            known = [] if callable(runs) else list(runs)
+            refs = [job_ref, *(self.run_ref(job_id, stage) for stage in known)]
+            snapshots = {s.reference.path: s async for s in self._read(refs, tx)}
+            job_snapshot = snapshots[job_ref.path]
+            if not job_snapshot.exists:
+                decision = decide(None, {})
+                assert decision.job is None, "there is no job to write to"
+                assert not decision.runs, "runs belong to a job"
+                return decision.value
+            job = job_from_document(job_snapshot.to_dict() or {})
+            later = [self.run_ref(job_id, stage) for stage in runs(job)] if callable(runs) else []
+            if later:  # Firestore refuses a batched read of no documents
+                snapshots.update({s.reference.path: s async for s in self._read(later, tx)})
+            read = {
+                snapshot.reference.id: snapshot
+                for path, snapshot in snapshots.items()
+                if path != job_ref.path
+            }
+            current = {stage: Run.model_validate(s.to_dict() or {}) for stage, s in read.items()}
+            decision = decide(job, current)
+            if decision.job is not None and (changes := job_changes(job, decision.job)):
+                tx.update(job_ref, stamped(changes))
+            for stage, run in decision.runs.items():
+                _write_run(tx, self.run_ref(job_id, stage), read.get(stage), run)
+            return decision.value
+
+        return await self._bounded(attempt)
+
+    async def _bounded(self, transaction: Callable[..., Awaitable[T]]) -> T:
+        """Run a transaction within the backend deadline. Its begin, commit and rollback calls
+        take no timeout of their own, so the whole of it is bounded here; one that runs out of
+        time is cancelled and left to roll back off the request (that waits on the backend)."""
+        attempt = asyncio.ensure_future(transaction(self.client.transaction()))
+        try:
+            with self.deadline.unavailable():
+                return await asyncio.wait_for(asyncio.shield(attempt), self.deadline.seconds)
+        finally:
+            if not attempt.done():
+                attempt.cancel()
+                attempt.add_done_callback(_ended_off_request)
+
+    def _read(
+        self, refs: list[firestore.AsyncDocumentReference], tx: firestore.AsyncTransaction
+    ) -> AsyncIterator[Any]:
+        # One batched read inside the transaction (AsyncTransaction.get_all awaits an async
+        # generator and fails, in google-cloud-firestore 2.x; the client's own works).
+        options = self.deadline.options()
+        snapshots: AsyncIterator[Any] = self.client.get_all(refs, transaction=tx, **options)
+        return snapshots
+
+    async def decide_run(self, job_id: str, stage: str, decide: Callable[[Run], Decision[T]]) -> T:
+        """Change one run as `decide` says, with a write preconditioned on the run as read
+        (cheaper than a transaction: one read and one write); read again if it changed."""
+        ref = self.run_ref(job_id, stage)
+        for _ in range(_RUN_WRITE_ATTEMPTS - 1):
+            with self.deadline.unavailable():
+                snapshot = await ref.get(**self.deadline.options())
+            decision = decide(Run.model_validate(snapshot.to_dict() or {}))
+            run = decision.runs.get(stage)
+            if run is None or not snapshot.exists:
+                assert run is None, "a run is created by a claim, not by decide_run"
+                return decision.value
+            changes = _changes(snapshot.to_dict() or {}, run_to_document(run))
+            if not changes:
+                return decision.value
+            try:
+                option = self.client.write_option(last_update_time=snapshot.update_time)
+                with self.deadline.unavailable():
+                    await ref.update(changes, option=option, **self.deadline.options())
+            except FailedPrecondition:
+                continue  # written meanwhile: decide again on what is there now
+            return decision.value
+        raise RuntimeError(f"run {job_id}/{stage} kept changing under a preconditioned write")
+
+    async def job_fields(self, job_ids: list[str], fields: list[str]) -> dict[str, dict[str, Any]]:
+        """Some fields of each of these jobs that exists, by job id (one batched read)."""
+        if not job_ids:
+            return {}
+        refs = [self.job_ref(job_id) for job_id in job_ids]
+        found = self.client.get_all(refs, field_paths=fields, **self.deadline.options())
+        with self.deadline.unavailable():
+            return {s.id: s.to_dict() or {} async for s in found if s.exists}
+
+    async def get_run(self, job_id: str, stage: str) -> Run | None:
+        with self.deadline.unavailable():
+            snapshot = await self.run_ref(job_id, stage).get(**self.deadline.options())
+        return Run.model_validate(snapshot.to_dict() or {}) if snapshot.exists else None
+
+    async def cancel_requested(self, job_id: str) -> bool:
+        """Whether the job's owner has asked to cancel it (one field read)."""
+        ref = self.job_ref(job_id)
+        with self.deadline.unavailable():
+            snapshot = await ref.get(field_paths=["cancel_requested"], **self.deadline.options())
+        return bool(snapshot.exists and snapshot.get("cancel_requested"))
+
+    async def jobs_untouched_since(self, status: JobStatus, before: datetime) -> list[Job]:
+        """Jobs in `status` whose document has not changed since `before` (for the sweeper)."""
+        query = (
+            self.jobs.where(filter=FieldFilter("status", "==", status.value))
+            .where(filter=FieldFilter("updated_at", "<", before))
+            .limit(QUERY_BATCH)
+        )
+        with self.deadline.unavailable():
+            found = query.stream(**self.deadline.options())
+            return [job_from_document(s.to_dict() or {}) async for s in found]
+
+    async def jobs_with_pending_webhooks(self) -> list[Job]:
+        """Jobs whose webhook is still to be delivered (for the sweeper)."""
+        query = self.jobs.where(
+            filter=FieldFilter("webhook.status", "==", WebhookStatus.PENDING.value)
+        ).limit(QUERY_BATCH)
+        with self.deadline.unavailable():
+            found = query.stream(**self.deadline.options())
+            return [job_from_document(s.to_dict() or {}) async for s in found]
+
+    async def list_jobs(
+        self, owner: str, status: JobStatus | None, limit: int, cursor: str | None
+    ) -> tuple[list[Job], str | None]:
+        """One page of an owner's jobs, newest first, and the cursor of the next page. Expired
+        jobs are left out, so a page may hold fewer than `limit`."""
+        query = self.jobs.where(filter=FieldFilter("owner", "==", owner))
+        if status is not None:
+            query = query.where(filter=FieldFilter("status", "==", status.value))
+        query = query.order_by("created_at", direction=firestore.Query.DESCENDING)
+        with self.deadline.unavailable():
+            if cursor is not None:
+                after = await self.job_ref(_decode_cursor(cursor)).get(**self.deadline.options())
+                if not after.exists or after.get("owner") != owner:
+                    raise InvalidRequest(
+                        "The cursor is not valid.", code="BAD_CURSOR", field="cursor"
+                    )
+                query = query.start_after(after)
+            page = query.limit(limit + 1).stream(**self.deadline.options())
+            snapshots = [s async for s in page]
+        jobs = [job_from_document(s.to_dict() or {}) for s in snapshots[:limit]]
+        more = len(snapshots) > limit
+        cursor = _encode_cursor(jobs[-1].job_id) if more and jobs else None
+        return [job for job in jobs if not expired(job.expire_at)], cursor
+
+    async def stage_outputs(self, job_id: str, stages: list[str]) -> dict[str, Any]:
+        """The saved outputs of the named stages that have one."""
+        if not stages:
+            return {}
+        refs = [self.run_ref(job_id, stage) for stage in stages]
+        outputs: dict[str, Any] = {}
+        found = self.client.get_all(refs, field_paths=["output"], **self.deadline.options())
+        with self.deadline.unavailable():
+            async for snapshot in found:
+                if snapshot.exists and snapshot.get("output") is not None:
+                    outputs[snapshot.reference.id] = snapshot.get("output")
+        return outputs
+
+    async def create_upload(self, upload: Upload) -> None:
+        with self.deadline.unavailable():
+            await self.uploads.document(upload.upload_id).create(
+                upload.model_dump(), **self.deadline.options()
+            )
+
+    async def get_upload(self, upload_id: str, owner: str) -> Upload | None:
+        """The caller's upload with this id; another user's is as absent as a missing one."""
+        if not is_job_id(upload_id):
+            return None
+        with self.deadline.unavailable():
+            snapshot = await self.uploads.document(upload_id).get(**self.deadline.options())
+        if not snapshot.exists:
+            return None
+        upload = Upload.model_validate(snapshot.to_dict())
+        return upload if upload.owner == owner and not expired(upload.expire_at) else None
+
+    async def ping(self) -> None:
+        """One cheap read, to prove Firestore answers."""
+        with self.deadline.unavailable():
+            await self.job_ref("_readyz").get(**self.deadline.options())
+
+
+def _ended_off_request(attempt: asyncio.Future[Any]) -> None:
+    if not attempt.cancelled() and attempt.exception() is not None:
+        log.info("a transaction that ran out of time ended", exc_info=attempt.exception())
+
+
+def _write_run(
+    tx: firestore.AsyncTransaction,
+    ref: firestore.AsyncDocumentReference,
+    before: Any,
+    run: Run,
+) -> None:
+    """Create the run document, or update the fields of it that change."""
+    document = run_to_document(run)
+    if before is None or not before.exists:
+        tx.set(ref, document)
+    elif changes := _changes(before.to_dict() or {}, document):
+        tx.update(ref, changes)
+
+
+def _encode_cursor(job_id: str) -> str:
+    return base64.urlsafe_b64encode(job_id.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> str:
+    try:
+        job_id = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (ValueError, UnicodeDecodeError):
+        job_id = ""
+    if not is_job_id(job_id):
+        raise InvalidRequest("The cursor is not valid.", code="BAD_CURSOR", field="cursor")
+    return job_id

@@ -1,0 +1,217 @@
+"""Highlights: the stretches of a recording where the sound, the picture or the chat stand out.
+
+Each signal becomes a score in [0, 1] on a common one-second grid, measured against the
+recording's own norm (its median and robust spread), so a quiet podcast and a loud stream are
+judged alike. The scores are averaged with weights; the best moments are then grown into
+highlights, best first, without overlapping.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from pipelines.media.audio import FLOOR_DBFS, typical_level
+from pipelines.media.chat import rate_norm
+from pipelines.media.models import (
+    AudioAnalysis,
+    ChatAnalysis,
+    Highlight,
+    SceneAnalysis,
+)
+from pipelines.media.probe import grid_cells
+from pipelines.media.spec import MediaOptions
+
+Floats = npt.NDArray[np.float64]
+
+GRID_SECONDS = 1.0
+# Cuts are weaker evidence than a roar or a flood of messages.
+WEIGHTS = {"audio": 1.0, "chat": 1.0, "scenes": 0.5}
+# Below this, a moment is nothing special and is not offered as a highlight at all.
+MIN_SCORE = 0.1
+# A highlight grows from its best moment over neighbours scoring at least this share of it.
+GROW_FRACTION = 0.5
+# Loudness counts from 2 robust deviations above typical and is full at 6; the deviation is
+# at least 3 dB, or a perfectly steady recording would make every ripple an event.
+AUDIO_RAMP = (2.0, 6.0)
+MIN_AUDIO_SPREAD_DB = 3.0
+# Chat counts from 2 deviations above its median rate and is full at 8.
+CHAT_RAMP = (2.0, 8.0)
+# Cuts are counted over 10 s; two more than usual start to count, four more are full.
+CUT_SPAN_SECONDS = 10
+CUT_RAMP = (1.0, 4.0)
+
+
+@dataclass(frozen=True)
+class _Signals:
+    """Each available signal's score per grid cell, in [0, 1]."""
+
+    audio: Floats | None
+    chat: Floats | None
+    scenes: Floats | None
+
+    def combined(self) -> Floats | None:
+        present = {name: s for name, s in vars(self).items() if s is not None}
+        if not present:
+            return None
+        total: Floats = sum(WEIGHTS[name] * s for name, s in present.items())
+        return total / sum(WEIGHTS[name] for name in present)
+
+
+def score_highlights(
+    *,
+    duration_seconds: float,
+    audio: AudioAnalysis | None,
+    scenes: SceneAnalysis | None,
+    chat: ChatAnalysis | None,
+    options: MediaOptions,
+) -> list[Highlight]:
+    """The best `options.highlights` highlights, non-overlapping, in time order."""
+    cells = grid_cells(duration_seconds, GRID_SECONDS)
+    signals = _Signals(
+        audio=audio_scores(audio, cells) if audio is not None else None,
+        chat=chat_scores(chat, cells) if chat is not None else None,
+        scenes=scene_scores(scenes, cells) if scenes is not None else None,
+    )
+    score = signals.combined()
+    if score is None:
+        return []
+    highlights = []
+    for first, last in pick_spans(score, options):
+        start, end = first * GRID_SECONDS, min(last * GRID_SECONDS, duration_seconds)
+        highlights.append(
+            Highlight(
+                start=round(start, 3),
+                end=round(end, 3),
+                score=round(float(score[first:last].max()), 3),
+                reasons=reasons(start, end, signals, audio, scenes, chat),
+            )
+        )
+    return sorted(highlights, key=lambda highlight: highlight.start)
+
+
+def ramp(z: Floats, bounds: tuple[float, float]) -> Floats:
+    """0 below `bounds[0]`, 1 above `bounds[1]`, linear between."""
+    low, high = bounds
+    scores: Floats = np.clip((z - low) / (high - low), 0.0, 1.0)
+    return scores
+
+
+def on_grid(values: Floats, window_seconds: float, cells: int) -> Floats:
+    """Per-window values on the grid: each cell takes the largest window that starts in it,
+    or, for windows longer than a cell, the window that covers the cell's middle."""
+    grid: Floats = np.zeros(cells)
+    if values.size == 0:
+        return grid
+    if window_seconds <= GRID_SECONDS:
+        cell_of = np.arange(values.size) * window_seconds // GRID_SECONDS
+        np.maximum.at(grid, np.minimum(cell_of.astype(np.int64), cells - 1), values)
+        return grid
+    middles = (np.arange(cells) + 0.5) * GRID_SECONDS
+    window_of = np.minimum((middles // window_seconds).astype(np.int64), values.size - 1)
+    return values[window_of]
+
+
+def audio_scores(audio: AudioAnalysis, cells: int) -> Floats:
+    levels = np.asarray(audio.loudness_dbfs, dtype=np.float64)
+    level = typical_level(levels)
+    z = (levels - level.typical) / max(level.spread, MIN_AUDIO_SPREAD_DB)
+    return on_grid(ramp(z, AUDIO_RAMP), audio.window_seconds, cells)
+
+
+def chat_scores(chat: ChatAnalysis, cells: int) -> Floats:
+    rates = np.asarray(chat.rate_per_window, dtype=np.float64)
+    median, deviation = rate_norm(rates, chat.window_seconds)
+    return on_grid(ramp((rates - median) / deviation, CHAT_RAMP), chat.window_seconds, cells)
+
+
+def scene_scores(scenes: SceneAnalysis, cells: int) -> Floats:
+    cut_cells = np.minimum((np.asarray(scenes.cuts) // GRID_SECONDS).astype(np.int64), cells - 1)
+    counts = np.bincount(cut_cells, minlength=cells).astype(np.float64)
+    reach = max(1, round(CUT_SPAN_SECONDS / GRID_SECONDS)) // 2
+    # Cuts within `reach` cells either side, from running totals.
+    totals = np.concatenate([[0.0], np.cumsum(counts)])
+    cell = np.arange(cells)
+    nearby = totals[np.minimum(cell + reach, cells)] - totals[np.maximum(cell - reach, 0)]
+    return ramp(nearby - float(np.median(nearby)), CUT_RAMP)
+
+
+def pick_spans(score: Floats, options: MediaOptions) -> list[tuple[int, int]]:
+    """[first, last) grid cells of the best spans, best first: each grows from the best moment
+    not yet taken (a local maximum), then is padded to the minimum length, never into another
+    span."""
+    taken = np.zeros(score.size, dtype=bool)
+    shortest = math.ceil(options.min_highlight_seconds / GRID_SECONDS)
+    longest = max(1, math.floor(options.max_highlight_seconds / GRID_SECONDS))
+    spans: list[tuple[int, int]] = []
+    for peak in np.argsort(-score, kind="stable").tolist():
+        if len(spans) == options.highlights or score[peak] < MIN_SCORE:
+            break
+        if taken[peak] or not _local_maximum(score, peak, reach=max(1, shortest // 2)):
+            continue  # A slope down from a span already taken is not a moment of its own.
+        keep = score >= GROW_FRACTION * score[peak]
+        first, last = _grow(peak, peak + 1, keep & ~taken, longest)
+        first, last = _grow(first, last, ~taken, shortest)
+        taken[first:last] = True
+        spans.append((first, last))
+    return spans
+
+
+def _local_maximum(score: Floats, cell: int, *, reach: int) -> bool:
+    """Whether no cell within `reach` of `cell` scores higher."""
+    nearby = score[max(0, cell - reach) : cell + reach + 1]
+    return bool(score[cell] >= nearby.max())
+
+
+def _grow(first: int, last: int, allowed: npt.NDArray[np.bool_], limit: int) -> tuple[int, int]:
+    """Widen [first, last) over allowed cells, a cell before then a cell after, up to `limit`."""
+    while last - first < limit:
+        before = first > 0 and bool(allowed[first - 1])
+        after = last < allowed.size and bool(allowed[last])
+        if not before and not after:
+            break
+        if before:
+            first -= 1
+        if after and last - first < limit:
+            last += 1
+    return first, last
+
+
+def reasons(
+    start: float,
+    end: float,
+    signals: _Signals,
+    audio: AudioAnalysis | None,
+    scenes: SceneAnalysis | None,
+    chat: ChatAnalysis | None,
+) -> list[str]:
+    """What made a span stand out, in words, from each signal that scored in it."""
+    cells = slice(int(start // GRID_SECONDS), max(math.ceil(end / GRID_SECONDS), 1))
+    found: list[str] = []
+    if audio is not None and signals.audio is not None and signals.audio[cells].max() > 0:
+        found += _audio_reasons(start, end, audio)
+    if chat is not None and signals.chat is not None and signals.chat[cells].max() > 0:
+        found.append(_chat_reason(start, end, chat))
+    if scenes is not None and signals.scenes is not None and signals.scenes[cells].max() > 0:
+        cuts = sum(start <= cut <= end for cut in scenes.cuts)
+        found.append(f"{cuts} scene cuts" if cuts > 1 else "frequent scene cuts around it")
+    return found
+
+
+def _audio_reasons(start: float, end: float, audio: AudioAnalysis) -> list[str]:
+    bursts = [peak for peak in audio.peaks if start <= peak.time <= end]
+    if bursts:
+        return [f"loud burst at {p.time:.1f} s ({p.dbfs:.0f} dBFS)" for p in bursts]
+    first, last = int(start / audio.window_seconds), math.ceil(end / audio.window_seconds)
+    loudest = max(audio.loudness_dbfs[first:last], default=FLOOR_DBFS)
+    above = loudest - typical_level(audio.loudness_dbfs).typical
+    return [f"loud: up to {loudest:.0f} dBFS, {above:.0f} dB above typical"]
+
+
+def _chat_reason(start: float, end: float, chat: ChatAnalysis) -> str:
+    first, last = int(start / chat.window_seconds), math.ceil(end / chat.window_seconds)
+    busiest = max(chat.rate_per_window[first:last], default=0.0)
+    return f"chat spike: {busiest:.1f} msg/s"

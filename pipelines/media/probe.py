@@ -1,0 +1,278 @@
+"""What a media file holds, and whether it can be read to the end.
+
+It also holds what every reader of media shares. Every analysis opens media through
+`open_media`, so an FFmpeg failure anywhere becomes one permanent UNSUPPORTED_MEDIA error: the
+file is what it is, and a retry would fail the same way. `paced` keeps progress reports sparse.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import av
+from av.audio.stream import AudioStream
+from av.container import InputContainer
+from av.packet import Packet
+from av.stream import Disposition, Stream
+from av.video.stream import VideoStream
+
+from jobs.contract.settings import MEDIA_SECONDS_CEILING
+from pipelines.media.models import AudioInfo, MediaInfo, StreamInfo, VideoInfo
+from processor.stage import PermanentError
+
+UNSUPPORTED = "UNSUPPORTED_MEDIA"
+TOO_LONG = "MEDIA_TOO_LONG"
+# The fewest bytes a second of any real recording takes (64 bit/s, a tenth of the thinnest
+# speech codecs): a file claiming more seconds than this allows is lying about its length.
+MIN_BYTES_PER_SECOND = 8.0
+# Consecutive frames this far apart are not a recording with a pause but lying timestamps.
+MAX_GAP_SECONDS = 3600.0
+# Demuxers FFmpeg offers for text art and still images: they "open" but are not recordings.
+_NOT_RECORDINGS = {"tty", "bin", "xbin", "adf", "idf", "image2"}
+# The largest picture decoded (8K: 8192 x 4320). FFmpeg accepts up to about 16k x 16k, a
+# gigabyte a frame, from a picture that compresses to kilobytes.
+MAX_PIXELS = 8192 * 4320
+_DECODER_LIMITS = {"max_pixels": str(MAX_PIXELS)}
+# av.open takes decoder options per stream index; entries past the last stream are unused.
+_LIMITED_STREAMS = 1024
+# How far from the start packets are decoded to prove the streams are readable.
+_HEAD_PACKETS = 256
+# How much of its declared length a file may lack before it counts as truncated.
+_TAIL_SLACK_SECONDS = 1.0
+_TAIL_SLACK_FRACTION = 0.01
+_TAIL_LOOKBACK_SECONDS = 2.0
+
+Progress = Callable[[float], None]
+
+
+def unsupported(reason: str) -> PermanentError:
+    return PermanentError(f"Not a readable audio or video file: {reason}.", code=UNSUPPORTED)
+
+
+def too_long(seconds: float, max_seconds: float) -> PermanentError:
+    return PermanentError(
+        f"The recording lasts {seconds:.0f} s; at most {max_seconds:.0f} s can be analysed.",
+        code=TOO_LONG,
+    )
+
+
+def check_length(seconds: float, max_seconds: float = MEDIA_SECONDS_CEILING) -> None:
+    """Refuse a recording longer than `max_seconds` (and than the ceiling, whatever it says)."""
+    limit = min(max_seconds, MEDIA_SECONDS_CEILING)
+    if seconds > limit:
+        raise too_long(seconds, limit)
+
+
+def grid_cells(duration_seconds: float, cell_seconds: float) -> int:
+    """How many cells a grid over the recording needs; never more than the ceiling allows."""
+    check_length(duration_seconds)
+    return max(1, math.ceil(duration_seconds / cell_seconds))
+
+
+@dataclass
+class TimeCheck:
+    """Checks frame times as an analysis reads them: headers may lie, so the frames decoded
+    are what bound the work, and a jump of hours between frames is a lie too."""
+
+    max_seconds: float = MEDIA_SECONDS_CEILING
+    last: float | None = None
+
+    def frame_at(self, seconds: float) -> None:
+        check_length(seconds, self.max_seconds)
+        if self.last is not None and seconds - self.last > MAX_GAP_SECONDS:
+            raise unsupported(f"its timestamps jump from {self.last:.0f} s to {seconds:.0f} s")
+        self.last = seconds if self.last is None else max(self.last, seconds)
+
+
+@contextmanager
+def open_media(path: Path) -> Iterator[InputContainer]:
+    """Open a local media file; an FFmpeg error, now or while reading it, is UNSUPPORTED_MEDIA."""
+    if not path.is_file() or path.stat().st_size == 0:
+        raise unsupported("the file is missing or empty")
+    try:
+        # PyAV's stubs say list[str]; it takes (and needs) one dict of options per stream.
+        limits: Any = [_DECODER_LIMITS] * _LIMITED_STREAMS
+        with av.open(str(path), metadata_errors="replace", stream_options=limits) as container:
+            if container.format.name in _NOT_RECORDINGS or container.format.name.endswith("_pipe"):
+                raise unsupported(f"{container.format.name} is not a recording format")
+            for stream in container.streams.video:
+                stream.codec_context.options = dict(_DECODER_LIMITS)
+            yield container
+    except av.FFmpegError as error:
+        raise unsupported(error.strerror or type(error).__name__) from error
+
+
+def first_audio(container: InputContainer) -> AudioStream | None:
+    return container.streams.audio[0] if container.streams.audio else None
+
+
+def first_video(container: InputContainer) -> VideoStream | None:
+    """The first video stream that moves: cover art in a music file is not a video."""
+    for stream in container.streams.video:
+        if not stream.disposition & Disposition.attached_pic:
+            return stream
+    return None
+
+
+def stream_seconds(stream: Stream) -> float | None:
+    if stream.duration is None or stream.time_base is None:
+        return None
+    return float(stream.duration * stream.time_base)
+
+
+def stream_start(stream: Stream) -> float:
+    """When the stream's first frame is stamped; the analyses count time from there."""
+    if stream.start_time is None or stream.time_base is None:
+        return 0.0
+    return float(stream.start_time * stream.time_base)
+
+
+def container_seconds(container: InputContainer) -> float | None:
+    """The declared length: the container's, else its longest stream's."""
+    if container.duration is not None and container.duration > 0:
+        return container.duration / av.time_base
+    lengths = [s for s in map(stream_seconds, container.streams) if s is not None]
+    return max(lengths, default=None)
+
+
+def probe_media(path: Path, *, max_seconds: float = MEDIA_SECONDS_CEILING) -> MediaInfo:
+    """Describe a media file, after checking that it decodes at its start and reaches its end,
+    and that its length is one its bytes can hold and the analyses may take on."""
+    with open_media(path) as container:
+        _check_riff_size(path)
+        info = _describe(container)
+        readable = [s for s in (first_audio(container), first_video(container)) if s is not None]
+        if not readable:
+            raise unsupported("it has neither an audio nor a video stream")
+        if info.duration_seconds <= 0:
+            raise unsupported("its length is unknown")
+        _check_picture(info.video)
+        _check_bytes_hold(path, info.duration_seconds)
+        check_length(info.duration_seconds, max_seconds)
+        _check_head(container, readable)
+        _check_tail(container, info.duration_seconds)
+        return info
+
+
+def _describe(container: InputContainer) -> MediaInfo:
+    audio, video = first_audio(container), first_video(container)
+    return MediaInfo(
+        format_name=container.format.name,
+        duration_seconds=container_seconds(container) or 0.0,
+        has_audio=audio is not None,
+        has_video=video is not None,
+        audio=_audio_info(audio) if audio is not None else None,
+        video=_video_info(video) if video is not None else None,
+        streams=[
+            StreamInfo(
+                index=s.index,
+                kind=s.type,
+                codec=s.codec.canonical_name,
+                duration_seconds=stream_seconds(s),
+            )
+            for s in container.streams
+        ],
+    )
+
+
+def _audio_info(stream: AudioStream) -> AudioInfo:
+    return AudioInfo(
+        codec=stream.codec.canonical_name,
+        sample_rate=stream.sample_rate,
+        channels=stream.channels,
+    )
+
+
+def _video_info(stream: VideoStream) -> VideoInfo:
+    rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+    return VideoInfo(
+        codec=stream.codec.canonical_name,
+        width=stream.width,
+        height=stream.height,
+        fps=float(rate) if rate else 0.0,
+    )
+
+
+def _check_head(container: InputContainer, streams: list[AudioStream | VideoStream]) -> None:
+    """Each stream the analyses read must give a picture or sound within its first packets."""
+    waiting = {stream.index for stream in streams}
+    for count, packet in enumerate(container.demux(streams)):
+        if packet.decode():
+            waiting.discard(packet.stream.index)
+        if not waiting:
+            return
+        if count >= _HEAD_PACKETS:
+            break
+    raise unsupported("its first packets do not decode")
+
+
+def _check_tail(container: InputContainer, duration: float) -> None:
+    """The packets must reach the declared end: a cut-off file still opens, with its old length.
+
+    MP4 and MP3 headers keep the full length of a truncated file, so seek to just before its
+    declared end and demux (no decoding) to see how far the packets really go.
+    """
+    start = (container.start_time or 0) / av.time_base
+    target = start + max(0.0, duration - _TAIL_LOOKBACK_SECONDS)
+    try:
+        container.seek(round(target * av.time_base), backward=True)
+    except av.FFmpegError:
+        return  # Some formats cannot seek; their head decoded, which is the best check left.
+    stamped = (packet for packet in container.demux() if packet.pts is not None)
+    reached = max(map(_packet_end, stamped), default=None)
+    if reached is None:
+        raise unsupported("nothing can be read near its declared end (truncated?)")
+    missing = start + duration - reached
+    if missing > max(_TAIL_SLACK_SECONDS, _TAIL_SLACK_FRACTION * duration):
+        raise unsupported(f"it stops about {missing:.0f} s before its declared end (truncated?)")
+
+
+def _check_picture(video: VideoInfo | None) -> None:
+    """A picture over the decoders' limit is not even sized when probed: say why it fails."""
+    if video is not None and not 0 < video.width * video.height <= MAX_PIXELS:
+        raise unsupported("its picture has no size, or one larger than 8K (8192x4320)")
+
+
+def _check_bytes_hold(path: Path, duration: float) -> None:
+    """A few kilobytes cannot hold days of recording, whatever a header or a timestamp says."""
+    size = path.stat().st_size
+    if duration * MIN_BYTES_PER_SECOND > size:
+        raise unsupported(f"{size} bytes cannot hold the {duration:.0f} s it claims to last")
+
+
+def _check_riff_size(path: Path) -> None:
+    """A WAV header declares the file's size; FFmpeg quietly plays a cut-off WAV as a short one."""
+    with path.open("rb") as file:
+        header = file.read(12)
+    if len(header) < 12 or header[:4] != b"RIFF" or header[8:12] != b"WAVE":
+        return
+    declared = int.from_bytes(header[4:8], "little") + 8
+    # Writers that stream (to a pipe) leave the size at 0 or all ones: nothing to compare.
+    if declared in (8, 0xFFFFFFFF + 8):
+        return
+    if path.stat().st_size < declared * (1.0 - _TAIL_SLACK_FRACTION):
+        raise unsupported("it is shorter than its header declares (truncated?)")
+
+
+def _packet_end(packet: Packet[Stream]) -> float:
+    return float(((packet.pts or 0) + (packet.duration or 0)) * packet.time_base)
+
+
+def paced(progress: Progress, interval_seconds: float = 0.25) -> Progress:
+    """Wrap `progress` so it is called at most once per interval (and always for 1.0)."""
+    last = -interval_seconds
+
+    def report(fraction: float) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if fraction >= 1.0 or now - last >= interval_seconds:
+            last = now
+            progress(min(max(fraction, 0.0), 1.0))
+
+    return report

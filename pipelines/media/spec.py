@@ -1,0 +1,112 @@
+"""The `media-analysis` pipeline's contract: its input, its options and its eight stages."""
+
+from __future__ import annotations
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from jobs.contract.pipeline import PipelineSpec, StageSpec
+from jobs.contract.sources import (
+    SOURCE_ERROR,
+    SOURCE_RULES,
+    SourceKind,
+    SourceNotAllowed,
+    SourceRules,
+    check_source,
+    source_kind,
+)
+
+
+class MediaOptions(BaseModel):
+    """How many highlights to find, how long each may be, how big their thumbnails are."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    highlights: int = Field(default=5, ge=1, le=50, description="How many highlights to return.")
+    min_highlight_seconds: float = Field(default=5.0, ge=1.0, le=600.0)
+    max_highlight_seconds: float = Field(default=60.0, ge=1.0, le=3600.0)
+    thumbnail_width: int = Field(default=320, ge=64, le=1920)
+
+    @model_validator(mode="after")
+    def _lengths_in_order(self) -> MediaOptions:
+        if self.max_highlight_seconds < self.min_highlight_seconds:
+            raise ValueError("max_highlight_seconds is below min_highlight_seconds")
+        return self
+
+
+class MediaInput(BaseModel):
+    """A recording to analyse (and optionally its chat log): upload id, gs:// or https://."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source: str = Field(min_length=1, max_length=2048, examples=["https://example.com/vod.mp4"])
+    chat: str | None = Field(default=None, min_length=1, max_length=2048)
+    options: MediaOptions = Field(default_factory=MediaOptions)
+
+    @field_validator("source", "chat")
+    @classmethod
+    def _allowed_source(cls, value: str | None, info: ValidationInfo) -> str | None:
+        # Submit passes the deployment's SourceRules. Stored input read back in the processor
+        # has none: there the fetch stage checks each source itself, so a source refused now
+        # fails that job once (SOURCE_NOT_ALLOWED) instead of failing to parse on every retry.
+        rules = (info.context or {}).get(SOURCE_RULES)
+        if value is not None and isinstance(rules, SourceRules):
+            try:
+                check_source(value, rules)
+            except SourceNotAllowed as exc:
+                raise PydanticCustomError(SOURCE_ERROR, exc.message) from None
+        return value
+
+
+_STAGES = "pipelines.media.stages"
+STAGES = [
+    StageSpec(
+        "fetch",
+        "pipelines.media.fetching:fetch",
+        "Downloading",
+        weight=1.0,
+        timeout_seconds=480,
+    ),
+    StageSpec("probe", f"{_STAGES}:probe", "Reading the media", weight=0.2, timeout_seconds=120),
+    StageSpec("audio", f"{_STAGES}:audio", "Measuring loudness", weight=3.0, timeout_seconds=480),
+    StageSpec("scenes", f"{_STAGES}:scenes", "Finding scene cuts", weight=4.0, timeout_seconds=480),
+    StageSpec("chat", f"{_STAGES}:chat", "Reading the chat", weight=0.5, timeout_seconds=240),
+    StageSpec(
+        "highlights", f"{_STAGES}:highlights", "Finding highlights", weight=0.3, timeout_seconds=120
+    ),
+    StageSpec(
+        "thumbnails", f"{_STAGES}:thumbnails", "Cutting thumbnails", weight=1.0, timeout_seconds=300
+    ),
+    StageSpec("report", f"{_STAGES}:report", "Writing the report", weight=0.5, timeout_seconds=120),
+]
+
+
+# Processor seconds a media job is expected to take. The input declares no size or duration,
+# so this is a fixed figure: the benchmark analyses 10 min of 720p video in about 30 s on one
+# vCPU, so an hour of video takes about 3 min; 10 min leaves room for the fetch and retries.
+MEDIA_ESTIMATE_SECONDS = 600.0
+
+
+def _uploads(params: MediaInput) -> list[str]:
+    sources = [params.source, params.chat]
+    return [s for s in sources if s is not None and source_kind(s) == SourceKind.UPLOAD]
+
+
+MEDIA_ANALYSIS = PipelineSpec(
+    name="media-analysis",
+    description="Finds the highlights of a recording from its loudness, scene cuts and chat.",
+    input_model=MediaInput,
+    plan=lambda _params: list(STAGES),
+    example_input={"source": "https://example.com/vod.mp4"},
+    result=f"{_STAGES}:result",
+    uploads=_uploads,
+    estimate=lambda _params, usd_per_second: MEDIA_ESTIMATE_SECONDS * usd_per_second,
+    default_max_cost_usd=2.00,
+)
