@@ -56,5 +56,5 @@ def test_the_processor_refuses_to_start_over_a_missing_stage_function(
 ) -> None:
     monkeypatch.setitem(PIPELINES, "broken", spec_naming("processor.functions:nothing"))
 
-    with pytest.raises(functions.PipelineNotRunnable, match=r"processor\.pipelines:nothing"):
+    with pytest.raises(functions.PipelineNotRunnable, match=r"processor\.functions:nothing"):
         create_app(Settings())
