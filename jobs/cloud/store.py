@@ -2,32 +2,31 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from google.api_core.exceptions import FailedPrecondition
+from google.api_core.exceptions import AlreadyExists, FailedPrecondition, NotFound
 from google.cloud import firestore
 from google.cloud.firestore import FieldFilter
 
 from jobs.cloud.backend import Deadline
-from jobs.contract.errors import InvalidRequest
+from jobs.contract.errors import InvalidRequest, TransientError
 from jobs.contract.models import Job, JobStatus, WebhookStatus, is_job_id, utcnow
 from jobs.contract.runs import Run
 from jobs.contract.settings import Settings
 from jobs.contract.uploads import Upload
 
-log = logging.getLogger(__name__)
-
 RUNS = "runs"
 # Bounds what one named query returns; callers that sweep find the rest on their next pass.
 QUERY_BATCH = 500
-# Attempts at a preconditioned write of a run before giving up to the caller's retry.
+# Attempts at a preconditioned write before giving up to the caller's retry.
 _RUN_WRITE_ATTEMPTS = 5
+_DECIDE_ATTEMPTS = 10
+# What a preconditioned write raises when its document changed since it was read.
+_WRITTEN_MEANWHILE = (AlreadyExists, FailedPrecondition, NotFound)
 
 T = TypeVar("T")
 
@@ -137,66 +136,83 @@ class JobStore:
             await self.update(after.job_id, changes)
 
     async def decide(self, job_id: str, decide: Decide[T], *, runs: RunNames = ()) -> T:
-        """Change a job and its runs in one transaction, as `decide` says.
+        """Change a job and its runs atomically, as `decide` says.
 
-        `runs` names the runs `decide` needs: a list (read together with the job), or a
-        function of the job (read after it). A missing job is given to `decide` as None, and
-        then nothing may be written. Firestore retries the transaction on contention, so
-        `decide` must be pure: it may be called more than once.
+        Optimistic, and cheaper than a transaction (one batched read, one write): the job and
+        the runs `decide` needs are read, and every change it asks for is written in one batch,
+        each write preconditioned on its document being as read (or not existing yet). If any
+        was written meanwhile, nothing is, and the job is read and decided again; so `decide`
+        must be pure. A run read but not written is covered by the job's precondition: every
+        change of who holds a stage, or of whether it is done, writes the job too.
+
+        `runs` names the runs `decide` needs: a list (read with the job), or a function of the
+        job (read after it). A missing job is given to `decide` as None, and then nothing may be
+        written.
         """
-        job_ref = self.job_ref(job_id)
-
-        @firestore.async_transactional
-        async def attempt(tx: firestore.AsyncTransaction) -> T:
-            known = [] if callable(runs) else list(runs)
-            refs = [job_ref, *(self.run_ref(job_id, stage) for stage in known)]
-            snapshots = {s.reference.path: s async for s in self._read(refs, tx)}
-            job_snapshot = snapshots[job_ref.path]
+        for _ in range(_DECIDE_ATTEMPTS):
+            job_snapshot, read = await self._read_for(job_id, runs)
             if not job_snapshot.exists:
                 decision = decide(None, {})
                 assert decision.job is None, "there is no job to write to"
                 assert not decision.runs, "runs belong to a job"
                 return decision.value
             job = job_from_document(job_snapshot.to_dict() or {})
-            later = [self.run_ref(job_id, stage) for stage in runs(job)] if callable(runs) else []
-            if later:  # Firestore refuses a batched read of no documents
-                snapshots.update({s.reference.path: s async for s in self._read(later, tx)})
-            read = {
-                snapshot.reference.id: snapshot
-                for path, snapshot in snapshots.items()
-                if path != job_ref.path
-            }
             current = {stage: Run.model_validate(s.to_dict() or {}) for stage, s in read.items()}
             decision = decide(job, current)
+            batch = self.client.batch()
+            writes = 0
             if decision.job is not None and (changes := job_changes(job, decision.job)):
-                tx.update(job_ref, stamped(changes))
+                batch.update(
+                    job_snapshot.reference, stamped(changes), option=self._as(job_snapshot)
+                )
+                writes += 1
             for stage, run in decision.runs.items():
-                _write_run(tx, self.run_ref(job_id, stage), read.get(stage), run)
+                writes += self._write_run(batch, self.run_ref(job_id, stage), read.get(stage), run)
+            if not writes:
+                return decision.value
+            try:
+                with self.deadline.unavailable():
+                    await batch.commit(**self.deadline.options())
+            except _WRITTEN_MEANWHILE:
+                continue
             return decision.value
+        raise TransientError(f"Job {job_id} kept changing while a change was decided.")
 
-        return await self._bounded(attempt)
+    async def _read_for(self, job_id: str, runs: RunNames) -> tuple[Any, dict[str, Any]]:
+        """The job's snapshot and those of the runs named (by stage); one batched read when
+        the names are known, two when they depend on the job."""
+        job_ref = self.job_ref(job_id)
+        known = [] if callable(runs) else list(runs)
+        found = await self._get_all([job_ref, *(self.run_ref(job_id, s) for s in known)])
+        job_snapshot = found.pop(job_ref.path)
+        if job_snapshot.exists and callable(runs):
+            job = job_from_document(job_snapshot.to_dict() or {})
+            later = [self.run_ref(job_id, stage) for stage in runs(job)]
+            found.update(await self._get_all(later))
+        return job_snapshot, {snapshot.reference.id: snapshot for snapshot in found.values()}
 
-    async def _bounded(self, transaction: Callable[..., Awaitable[T]]) -> T:
-        """Run a transaction within the backend deadline. Its begin, commit and rollback calls
-        take no timeout of their own, so the whole of it is bounded here; one that runs out of
-        time is cancelled and left to roll back off the request (that waits on the backend)."""
-        attempt = asyncio.ensure_future(transaction(self.client.transaction()))
-        try:
-            with self.deadline.unavailable():
-                return await asyncio.wait_for(asyncio.shield(attempt), self.deadline.seconds)
-        finally:
-            if not attempt.done():
-                attempt.cancel()
-                attempt.add_done_callback(_ended_off_request)
+    async def _get_all(self, refs: list[firestore.AsyncDocumentReference]) -> dict[str, Any]:
+        if not refs:  # Firestore refuses a batched read of no documents
+            return {}
+        found = self.client.get_all(refs, **self.deadline.options())
+        with self.deadline.unavailable():
+            return {snapshot.reference.path: snapshot async for snapshot in found}
 
-    def _read(
-        self, refs: list[firestore.AsyncDocumentReference], tx: firestore.AsyncTransaction
-    ) -> AsyncIterator[Any]:
-        # One batched read inside the transaction (AsyncTransaction.get_all awaits an async
-        # generator and fails, in google-cloud-firestore 2.x; the client's own works).
-        options = self.deadline.options()
-        snapshots: AsyncIterator[Any] = self.client.get_all(refs, transaction=tx, **options)
-        return snapshots
+    def _as(self, snapshot: Any) -> Any:
+        """A precondition: the document is still as `snapshot` read it."""
+        return self.client.write_option(last_update_time=snapshot.update_time)
+
+    def _write_run(self, batch: firestore.AsyncWriteBatch, ref: Any, before: Any, run: Run) -> int:
+        """Create the run, or update the fields of it that change (as read); how many writes."""
+        assert before is not None, "a decision writes only runs it read"
+        document = run_to_document(run)
+        if not before.exists:
+            batch.create(ref, document)
+            return 1
+        changes = _changes(before.to_dict() or {}, document)
+        if changes:
+            batch.update(ref, changes, option=self._as(before))
+        return int(bool(changes))
 
     async def decide_run(self, job_id: str, stage: str, decide: Callable[[Run], Decision[T]]) -> T:
         """Change one run as `decide` says, with a write preconditioned on the run as read
@@ -321,25 +337,6 @@ class JobStore:
         """One cheap read, to prove Firestore answers."""
         with self.deadline.unavailable():
             await self.job_ref("_readyz").get(**self.deadline.options())
-
-
-def _ended_off_request(attempt: asyncio.Future[Any]) -> None:
-    if not attempt.cancelled() and attempt.exception() is not None:
-        log.info("a transaction that ran out of time ended", exc_info=attempt.exception())
-
-
-def _write_run(
-    tx: firestore.AsyncTransaction,
-    ref: firestore.AsyncDocumentReference,
-    before: Any,
-    run: Run,
-) -> None:
-    """Create the run document, or update the fields of it that change."""
-    document = run_to_document(run)
-    if before is None or not before.exists:
-        tx.set(ref, document)
-    elif changes := _changes(before.to_dict() or {}, document):
-        tx.update(ref, changes)
 
 
 def _encode_cursor(job_id: str) -> str:
