@@ -1,4 +1,4 @@
-"""Ending a stage's lease: the run document and the job's transition in one transaction, then
+"""Ending a stage's lease: the run document and the job's transition in one atomic write, then
 the next stage published (or the same one, to continue)."""
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ _MAX_REFUSAL_TEXT = 300
 
 
 class Finisher:
-    """Ends one lease: the run document and the job's transition in one transaction."""
+    """Ends one lease: the run document and the job's transition in one atomic write."""
 
     def __init__(
         self, runtime: Runtime, lease: Lease, costs: CostLedger, delivery: Delivery | None = None

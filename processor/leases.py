@@ -130,8 +130,8 @@ class Leases:
         )
 
     async def finish(self, lease: Lease, ended: Callable[[Run], Run], update: JobUpdate) -> Job:
-        """End our lease: the run as `ended` makes it and the job's transition, in one
-        transaction. `update` is given the job as it is now (so a cancel requested meanwhile is
+        """End our lease: the run as `ended` makes it and the job's transition, in one atomic
+        write. `update` is given the job as it is now (so a cancel requested meanwhile is
         seen). Returns the job as written; raises LeaseLost if the stage is no longer ours."""
 
         def decide(job: Job | None, runs: Mapping[str, Run]) -> Decision[Job]:

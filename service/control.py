@@ -1,8 +1,8 @@
 """What a user may do to a job once it exists: cancel it, or retry it after a failure.
 
-Both are pure decisions on the job document and its runs, written by the store in one
-transaction, so they cannot interleave badly with a processor claiming, finishing or failing the
-same stage.
+Both are pure decisions on the job document and its runs, written by the store atomically and
+only if nothing changed since it read them, so they cannot interleave badly with a processor
+claiming, finishing or failing the same stage.
 """
 
 from __future__ import annotations
