@@ -123,12 +123,22 @@ def wait_for_claim(stack: Stack, message_id: str, timeout: float = WAIT_SECONDS)
 LONGRUN = str(Path(sys.executable).with_name("longrun"))
 
 
-def submit_diagnostic(api: Any, **diagnostic_input: Any) -> str:
-    """Submit a diagnostic job through the API and return its id."""
-    response = api.post("/v1/jobs", json={"pipeline": "diagnostic", "input": diagnostic_input})
+def submit_job(api: Any, pipeline: str, job_input: dict[str, Any]) -> str:
+    """Submit a job through the API and return its id."""
+    response = api.post("/v1/jobs", json={"pipeline": pipeline, "input": job_input})
     assert response.status_code == 202, response.text
     job_id: str = response.json()["job_id"]
     return job_id
+
+
+def submit_diagnostic(api: Any, **diagnostic_input: Any) -> str:
+    """Submit a diagnostic job through the API and return its id."""
+    return submit_job(api, "diagnostic", diagnostic_input)
+
+
+def submit_media(api: Any, **media_input: Any) -> str:
+    """Submit a media-analysis job through the API and return its id."""
+    return submit_job(api, "media-analysis", media_input)
 
 
 def log_lines(stack: Stack, job_id: str, message: str) -> list[dict[str, Any]]:

@@ -17,7 +17,7 @@ from deploy.local.ephemeral import Stack, start_stack
 from jobs.cloud.storage import Storage
 from jobs.contract.models import JobStatus, StageStatus
 from samples.media import make_audio, make_chat, make_video
-from tests.support import JobsWatcher, log_lines
+from tests.support import JobsWatcher, log_lines, submit_media
 
 DURATION = 40.0
 CUTS = [8.0, 17.0, 29.0]
@@ -40,32 +40,18 @@ def media_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return directory
 
 
-@pytest.fixture
-def media_watcher(db: firestore.Client, stack: Stack) -> Iterator[JobsWatcher]:
-    watcher = JobsWatcher.start(db, stack.settings)
-    yield watcher
-    watcher.stop()
-
-
-def submit_media(api: httpx.Client, **media_input: object) -> str:
-    response = api.post("/v1/jobs", json={"pipeline": "media-analysis", "input": media_input})
-    assert response.status_code == 202, response.text
-    job_id: str = response.json()["job_id"]
-    return job_id
-
-
 def test_a_video_with_chat_runs_every_stage_and_finds_the_planted_highlights(
-    stack: Stack, api: httpx.Client, media_watcher: JobsWatcher, media_dir: Path
+    stack: Stack, api: httpx.Client, jobs_watcher: JobsWatcher, media_dir: Path
 ) -> None:
     source = upload_file(api, media_dir / "stream.mp4", "video/mp4")
     chat = upload_file(api, media_dir / "chat.jsonl", "application/x-ndjson")
 
     job_id = submit_media(api, source=source, chat=chat, options={"highlights": 3})
-    final = media_watcher.wait_terminal(job_id, timeout=180)
+    final = jobs_watcher.wait_terminal(job_id, timeout=180)
 
     assert final.status == JobStatus.SUCCEEDED, final.error
     assert all(stage.status == StageStatus.SUCCEEDED for stage in final.stages)
-    progress = [job.progress for job in media_watcher.history(job_id)]
+    progress = [job.progress for job in jobs_watcher.history(job_id)]
     assert progress == sorted(progress)
     assert progress[-1] == 1.0
     assert final.result is not None
@@ -74,16 +60,16 @@ def test_a_video_with_chat_runs_every_stage_and_finds_the_planted_highlights(
         assert any(start - 1.0 <= burst <= end + 1.0 for start, end in spans), (burst, spans)
     assert len(spans) == 3
     assert {"report.json", "timeline.png", "thumbnail-1.jpg"} <= set(final.artifacts)
-    thumbnails = [job.stages[6] for job in media_watcher.history(job_id)]
+    thumbnails = [job.stages[6] for job in jobs_watcher.history(job_id)]
     assert any("thumbnails" in (stage.message or "") for stage in thumbnails)
 
 
 def test_artifacts_are_stored_and_download_through_the_api(
-    stack: Stack, api: httpx.Client, media_watcher: JobsWatcher, media_dir: Path
+    stack: Stack, api: httpx.Client, jobs_watcher: JobsWatcher, media_dir: Path
 ) -> None:
     source = upload_file(api, media_dir / "stream.mp4", "video/mp4")
     job_id = submit_media(api, source=source, options={"highlights": 2, "thumbnail_width": 200})
-    final = media_watcher.wait_terminal(job_id, timeout=180)
+    final = jobs_watcher.wait_terminal(job_id, timeout=180)
     assert final.status == JobStatus.SUCCEEDED, final.error
 
     report = api.get(f"/v1/jobs/{job_id}/artifacts/report.json")
@@ -104,12 +90,12 @@ def test_artifacts_are_stored_and_download_through_the_api(
 
 
 def test_audio_only_without_chat_skips_scenes_and_chat(
-    stack: Stack, api: httpx.Client, media_watcher: JobsWatcher, media_dir: Path
+    stack: Stack, api: httpx.Client, jobs_watcher: JobsWatcher, media_dir: Path
 ) -> None:
     source = upload_file(api, media_dir / "podcast.wav", "audio/wav")
 
     job_id = submit_media(api, source=source)
-    final = media_watcher.wait_terminal(job_id, timeout=180)
+    final = jobs_watcher.wait_terminal(job_id, timeout=180)
 
     assert final.status == JobStatus.SUCCEEDED, final.error
     statuses = {stage.name: stage.status for stage in final.stages}

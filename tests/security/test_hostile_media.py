@@ -12,7 +12,7 @@ import json
 import resource
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,6 @@ import av
 import httpx
 import numpy as np
 import pytest
-from google.cloud import firestore
 from PIL import Image
 
 from cli.uploading import upload_file
@@ -37,7 +36,7 @@ from pipelines.media.scenes import find_scene_cuts
 from pipelines.media.spec import MediaOptions
 from pipelines.media.thumbnails import video_thumbnail
 from samples.media import make_audio
-from tests.support import JobsWatcher
+from tests.support import JobsWatcher, submit_media
 
 LIES = [1e8, 1e9]
 # What a stage may take, whatever the file claims; the child cannot take more than the cap.
@@ -251,27 +250,13 @@ def test_an_8k_picture_is_still_read(tmp_path: Path) -> None:
     assert (info.video.width, info.video.height) == (7680, 4320)
 
 
-@pytest.fixture
-def watcher(db: firestore.Client, stack: Stack) -> Iterator[JobsWatcher]:
-    watching = JobsWatcher.start(db, stack.settings)
-    yield watching
-    watching.stop()
-
-
-def submit(api: httpx.Client, **media_input: str) -> str:
-    response = api.post("/v1/jobs", json={"pipeline": "media-analysis", "input": media_input})
-    assert response.status_code == 202, response.text
-    job_id: str = response.json()["job_id"]
-    return job_id
-
-
 def test_a_lying_file_fails_its_job_at_once_with_a_permanent_error(
-    tmp_path: Path, stack: Stack, api: httpx.Client, watcher: JobsWatcher
+    tmp_path: Path, stack: Stack, api: httpx.Client, jobs_watcher: JobsWatcher
 ) -> None:
     media = lying_audio(tmp_path / "lie.mkv", jump_to=1e9)
     source = upload_file(api, media, "video/x-matroska")
 
-    final = watcher.wait_terminal(submit(api, source=source), timeout=180)
+    final = jobs_watcher.wait_terminal(submit_media(api, source=source), timeout=180)
 
     assert final.status == JobStatus.FAILED
     assert final.error is not None
@@ -285,14 +270,14 @@ def test_a_lying_file_fails_its_job_at_once_with_a_permanent_error(
 
 
 def test_a_chat_log_that_breaks_its_parser_fails_its_job_once_with_invalid_chat(
-    tmp_path: Path, stack: Stack, api: httpx.Client, watcher: JobsWatcher
+    tmp_path: Path, stack: Stack, api: httpx.Client, jobs_watcher: JobsWatcher
 ) -> None:
     make_audio(tmp_path / "talk.wav", duration_seconds=3.0, bursts_at=[1.0])
     (tmp_path / "chat.csv").write_text('timestamp_seconds,user,text\n1,ann,"' + "x" * 200_000)
     source = upload_file(api, tmp_path / "talk.wav", "audio/wav")
     chat = upload_file(api, tmp_path / "chat.csv", "text/csv")
 
-    final = watcher.wait_terminal(submit(api, source=source, chat=chat), timeout=180)
+    final = jobs_watcher.wait_terminal(submit_media(api, source=source, chat=chat), timeout=180)
 
     assert final.status == JobStatus.FAILED
     assert final.error is not None
