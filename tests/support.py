@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
+import ssl
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import httpx
+import trustme
 from google.cloud import firestore
 
 from deploy.local.ephemeral import WAIT_SECONDS, Stack
@@ -232,3 +236,22 @@ def unsigned_id_token(uid: str, **claims: Any) -> str:
         return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
 
     return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(body)}."
+
+
+@contextlib.contextmanager
+def serve_tls(handler: type[BaseHTTPRequestHandler]) -> Iterator[tuple[int, ssl.SSLContext]]:
+    """An HTTPS server for `localhost` on a free loopback port, with a client context that
+    trusts it (a throwaway CA): its port and that context."""
+    ca = trustme.CA()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("localhost").configure_cert(server_context)
+    server.socket = server_context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    client_context = ssl.create_default_context()
+    ca.configure_trust(client_context)
+    try:
+        yield server.server_address[1], client_context
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import ssl
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
-import trustme
 
 from jobs.cloud.storage import SourceTooLarge
 from jobs.contract.errors import PermanentError, TransientError
 from jobs.contract.sources import SourceNotAllowed
 from processor.fetch import AddressRules, fetch_to_file
+from tests.support import serve_tls
 
 BODY = b"RIFF" + bytes(range(256)) * 400
 
@@ -59,18 +58,8 @@ class Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def tls_server() -> Iterator[tuple[str, ssl.SSLContext]]:
-    ca = trustme.CA()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("localhost").configure_cert(server_context)
-    server.socket = server_context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    client_context = ssl.create_default_context()
-    ca.configure_trust(client_context)
-    yield f"https://localhost:{server.server_address[1]}", client_context
-    server.shutdown()
-    server.server_close()
+    with serve_tls(Handler) as (port, client_context):
+        yield f"https://localhost:{port}", client_context
 
 
 # This server is on loopback, which the real rules refuse; these rules let the mechanics run.

@@ -5,17 +5,16 @@ before a job exists, and the fetcher connects by the same normalised name."""
 from __future__ import annotations
 
 import ssl
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import ClassVar
 
 import pytest
-import trustme
 
 from jobs.contract.sources import SourceNotAllowed, check_url_without_network
 from processor.fetch import AddressRules, fetch_to_file
+from tests.support import serve_tls
 
 LOOPBACK = [
     "https://2130706433/x.mp4",
@@ -115,18 +114,8 @@ class Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def tls_server() -> Iterator[tuple[int, ssl.SSLContext]]:
-    ca = trustme.CA()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("localhost").configure_cert(server_context)
-    server.socket = server_context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    client_context = ssl.create_default_context()
-    ca.configure_trust(client_context)
-    yield server.server_address[1], client_context
-    server.shutdown()
-    server.server_close()
+    with serve_tls(Handler) as served:
+        yield served
 
 
 async def test_the_fetcher_connects_by_the_normalised_name_not_the_url_s_spelling(
