@@ -41,7 +41,8 @@ def load(pipelines: Iterable[PipelineSpec]) -> StageFunctions:
     names: set[str] = set()
     for spec in pipelines:
         names.add(spec.result)
-        names.update(stage.function for stage in spec.example_stages())
+        for stage in spec.example_stages():
+            names.update(stage.functions())
     found: dict[str, Callable[..., Any]] = {}
     missing: list[str] = []
     for name in sorted(names):

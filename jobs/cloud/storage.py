@@ -94,6 +94,11 @@ class Storage:
         data: bytes = self._blob(uri).download_as_bytes(start=0, end=size - 1)
         return data
 
+    def read_bytes(self, uri: str) -> bytes:
+        """A whole (small) object."""
+        data: bytes = self._blob(uri).download_as_bytes()
+        return data
+
     def copy(self, uri: str, name: str) -> Artifact:
         """Copy an object into longrun's bucket server-side (no bytes pass through here)."""
         bucket, source_name = parse_gs_uri(uri)

@@ -27,6 +27,7 @@ def test_progress_is_weighted_by_stage() -> None:
     now = utcnow()
     job = transitions.stage_started(make_job(1.0, 3.0), 0, 1, now)
     job = transitions.stage_succeeded(job, 0, now, result=None)
+    job = transitions.stage_started(job, 1, 1, now)
     job = transitions.stage_progressed(job, 1, 0.5, "half", now)
 
     assert job.progress == (1.0 + 3.0 * 0.5) / 4.0
