@@ -72,6 +72,7 @@ class Finisher:
             log.warning("lease lost before the attempt could be recorded; the new owner decides")
             return None
         self._costs.saved(amounts)
+        assert finished.job is not None, "a lease given up raises LeaseLost"
         await job_ended(self._runtime, finished.job)
         return finished
 

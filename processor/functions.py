@@ -40,9 +40,7 @@ def load(pipelines: Iterable[PipelineSpec]) -> StageFunctions:
     them); PipelineNotRunnable lists each one that cannot be imported."""
     names: set[str] = set()
     for spec in pipelines:
-        names.add(spec.result)
-        for stage in spec.example_stages():
-            names.update(stage.functions())
+        names.update(spec.functions())
     found: dict[str, Callable[..., Any]] = {}
     missing: list[str] = []
     for name in sorted(names):

@@ -60,9 +60,10 @@ class Claim:
 
 @dataclass(frozen=True)
 class Finished:
-    """A lease's end as written, and the messages it made due (exactly once)."""
+    """A lease's end as written, and the messages it made due (exactly once); `job` is None
+    when the job had ended meanwhile and only the lease was given up."""
 
-    job: Job
+    job: Job | None
     due: list[StageMessage]
 
 
@@ -246,8 +247,12 @@ def decide_finish(
     """End our lease with the run as `ended` and the job as `update` makes it."""
     if job is None or not run.held_by(lease):
         raise LeaseLost(lease.run_name)
-    if job.status.terminal:  # ended while our lease had lapsed: that end stands
-        raise LeaseLost(lease.run_name)
+    if job.status.terminal:
+        # Another stage or item ended the job meanwhile: that end stands, and this attempt's
+        # work is thrown away; the lease is given up now, so a retry of the job runs it again
+        # at once instead of waiting for the lease to lapse.
+        given_up = run.released(RunStatus.CANCELLED, utcnow())
+        return Decision(Finished(None, []), runs={lease.run_name: given_up})
     after = update(job)
     finished = Finished(after, due_messages(job, after, lease.stage))
     return Decision(finished, job=after, runs={lease.run_name: ended})
@@ -313,7 +318,10 @@ class Leases:
             run = runs.get(lease.run_name, Run())
             return decide_finish(job, run, lease, ended(run), update)
 
-        return await self._store.decide(lease.job_id, decide, runs=[lease.run_name])
+        finished = await self._store.decide(lease.job_id, decide, runs=[lease.run_name])
+        if finished.job is None:
+            raise LeaseLost(lease.run_name)
+        return finished
 
     async def checkpoint(self, lease: Lease, cursor: Any) -> None:
         """Save a cursor for a later delivery to resume from, while we hold the lease."""

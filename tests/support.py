@@ -23,7 +23,7 @@ from google.cloud import firestore
 from deploy.local.ephemeral import WAIT_SECONDS, Stack
 from deploy.local.topology import Topology, ensure_topology
 from jobs.cloud.store import job_from_document
-from jobs.contract.models import Job
+from jobs.contract.models import Job, StageMessage, run_name
 from jobs.contract.settings import Settings
 
 # How long a listener may stay silent before JobsWatcher reads the job itself.
@@ -106,13 +106,13 @@ class JobsWatcher:
             self._watch.unsubscribe()
 
 
-def publish_by_hand(stack: Stack, job_id: str, stage: str) -> str:
-    """Publish a stage message the way the system does, returning its Pub/Sub message id."""
+def publish_by_hand(stack: Stack, job_id: str, stage: str, item: int | None = None) -> str:
+    """Publish a stage (or item) message the way the system does; return its message id."""
     import google.cloud.pubsub_v1 as pubsub_v1
 
     publisher = pubsub_v1.PublisherClient()
     try:
-        data = f'{{"job_id": "{job_id}", "stage": "{stage}"}}'.encode()
+        data = StageMessage(job_id=job_id, stage=stage, item=item).model_dump_json().encode()
         message_id: str = publisher.publish(stack.settings.stages_topic_path, data).result(30)
         return message_id
     finally:
@@ -172,10 +172,12 @@ def log_lines(stack: Stack, job_id: str, message: str) -> list[dict[str, Any]]:
 
 
 def body_completions(stack: Stack, job_id: str) -> dict[str, int]:
-    """How many times each diagnostic stage body ran to its end, by its own log lines."""
+    """How many times each diagnostic stage body (or item, as `stage~n`) ran to its end, by
+    its own log lines."""
     counts: dict[str, int] = {}
     for line in log_lines(stack, job_id, "diagnostic step body completed"):
-        counts[line["stage"]] = counts.get(line["stage"], 0) + 1
+        name = run_name(line["stage"], None if line.get("item") is None else int(line["item"]))
+        counts[name] = counts.get(name, 0) + 1
     return counts
 
 

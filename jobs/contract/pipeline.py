@@ -94,6 +94,9 @@ class PipelineSpec:
     estimate: Callable[[Any, float], float | None] = lambda _params, _usd_per_second: None
     # The budget (USD) of a job whose request names none.
     default_max_cost_usd: float = 1.0
+    # More inputs whose plans, with the example's, name every function the pipeline may run:
+    # the processor imports and checks them all when it starts.
+    other_inputs: tuple[dict[str, Any], ...] = ()
 
     def estimate_cost(self, params: Any, compute_usd_per_second: float) -> float | None:
         """The job's expected cost in USD before it starts, if the pipeline can tell."""
@@ -108,6 +111,14 @@ class PipelineSpec:
     def example_stages(self) -> list[StageSpec]:
         """The stages planned for an example input, for listings."""
         return self.planned(self.input_model.model_validate(self.example_input))
+
+    def functions(self) -> set[str]:
+        """Every "module:function" the pipeline may run, as its example inputs plan it."""
+        names = {self.result}
+        for example in (self.example_input, *self.other_inputs):
+            for stage in self.planned(self.input_model.model_validate(example)):
+                names.update(stage.functions())
+        return names
 
     def stage_spec(self, job_input: dict[str, Any], stage: str) -> StageSpec | None:
         """The named stage as this job's input plans it; None if the plan has no such stage."""

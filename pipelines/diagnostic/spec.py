@@ -154,6 +154,7 @@ DIAGNOSTIC = PipelineSpec(
     input_model=DiagnosticInput,
     plan=_plan_diagnostic,
     example_input={"stages": 3},
+    other_inputs=({"stages": 1, "items": 2},),
     result=f"{_STAGES}:result",
     estimate=_estimate_diagnostic,
     default_max_cost_usd=0.50,

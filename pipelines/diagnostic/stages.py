@@ -112,9 +112,7 @@ async def _hash_units(
         if params.checkpoint_every and unit % params.checkpoint_every == 0 and unit < total:
             await ctx.checkpoint({"unit": unit, "digest": digest})
     # The body's own record that it ran to the end: tests count these to prove exactly-once.
-    ctx.log.info(
-        "diagnostic step body completed", extra={"units": total, "digest": digest, "item": item}
-    )
+    ctx.log.info("diagnostic step body completed", extra={"units": total, "digest": digest})
     output: dict[str, Any] = {"step": number, "units": total, "digest": digest}
     if params.output_kib:
         output["padding"] = "x" * (params.output_kib * 1024)

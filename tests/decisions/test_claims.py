@@ -200,12 +200,15 @@ def test_finishing_a_lease_someone_else_took_is_refused() -> None:
         decide_finish(job, taken, lease, taken, lambda j: j)
 
 
-def test_finishing_a_job_that_ended_meanwhile_is_refused() -> None:
+def test_finishing_in_a_job_that_ended_meanwhile_only_gives_the_lease_up() -> None:
     job, run, lease = claimed()
     ended = job.model_copy(update={"status": JobStatus.CANCELLED})
 
-    with pytest.raises(LeaseLost):
-        decide_finish(ended, run, lease, run, lambda j: j)
+    decision = decide_finish(ended, run, lease, run, lambda j: j)
+
+    assert decision.value.job is None and decision.job is None
+    assert decision.runs["step-1"].status == RunStatus.CANCELLED
+    assert decision.runs["step-1"].lease_owner is None
 
 
 def test_heartbeats_and_checkpoints_need_the_lease() -> None:
