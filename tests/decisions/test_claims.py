@@ -206,7 +206,8 @@ def test_finishing_in_a_job_that_ended_meanwhile_only_gives_the_lease_up() -> No
 
     decision = decide_finish(ended, run, lease, run, lambda j: j)
 
-    assert decision.value.job is None and decision.job is None
+    assert decision.value.job is None
+    assert decision.job is None
     assert decision.runs["step-1"].status == RunStatus.CANCELLED
     assert decision.runs["step-1"].lease_owner is None
 

@@ -44,7 +44,8 @@ def test_independent_stages_run_at_the_same_time_and_the_join_runs_once(
     # The join waited for both branches: it never ran while either was still going.
     for job in history:
         if "step-4" in _running(job):
-            assert job.stages[1].status.done and job.stages[2].status.done
+            assert job.stages[1].status.done
+            assert job.stages[2].status.done
     assert body_completions(stack, job_id) == {"step-1": 1, "step-2": 1, "step-3": 1, "step-4": 1}
     progress = [job.progress for job in history]
     assert progress == sorted(progress), "progress went backwards"
@@ -68,7 +69,8 @@ def test_a_fanned_out_stage_runs_every_item_once_and_reduces_once(
     assert (items.total, items.done, items.failed, items.running) == (6, 6, 0, {})
     # Clients saw the items move: done counts only ever rose, progress never went back.
     done = [job.stages[0].items.done for job in history if job.stages[0].items]
-    assert done == sorted(done) and len(set(done)) > 2
+    assert done == sorted(done)
+    assert len(set(done)) > 2
     progress = [job.stages[0].progress for job in history if job.stages[0].items]
     assert progress == sorted(progress)
     assert max(p for p in progress if p < 1.0) <= ITEMS_SHARE + 1e-9
@@ -95,7 +97,8 @@ def test_duplicates_of_every_item_and_reduce_message_commit_each_result_once(
     assert final.status == JobStatus.SUCCEEDED
     assert body_completions(stack, job_id) == {f"step-1~{n}": 1 for n in range(4)}
     assert _reduces(stack, job_id) == 1
-    assert final.stages[0].items is not None and final.stages[0].items.done == 4
+    assert final.stages[0].items is not None
+    assert final.stages[0].items.done == 4
 
 
 def test_a_failed_item_fails_the_stage_and_a_retry_runs_only_the_failed_item_again(
@@ -107,7 +110,8 @@ def test_a_failed_item_fails_the_stage_and_a_retry_runs_only_the_failed_item_aga
         )
         failed = jobs_watcher.wait_terminal(job_id)
         assert failed.status == JobStatus.FAILED
-        assert failed.error is not None and failed.error.code == "DIAGNOSTIC_FAILURE"
+        assert failed.error is not None
+        assert failed.error.code == "DIAGNOSTIC_FAILURE"
         committed = [
             n
             for n in range(4)
@@ -122,11 +126,13 @@ def test_a_failed_item_fails_the_stage_and_a_retry_runs_only_the_failed_item_aga
 
     assert final.status == JobStatus.SUCCEEDED, final.error
     completions = body_completions(stack, job_id)
-    assert 2 not in committed and completions["step-1~2"] == 1  # it failed before its end
+    assert 2 not in committed
+    assert completions["step-1~2"] == 1
     for item in committed:  # what had succeeded did not run again
         assert completions[f"step-1~{item}"] == 1
     assert _reduces(stack, job_id) == 1
-    assert final.stages[0].items is not None and final.stages[0].items.done == 4
+    assert final.stages[0].items is not None
+    assert final.stages[0].items.done == 4
 
 
 def test_under_the_gap_policy_a_failed_item_leaves_a_gap_and_the_rest_succeed(
@@ -140,7 +146,8 @@ def test_under_the_gap_policy_a_failed_item_leaves_a_gap_and_the_rest_succeed(
 
     assert final.status == JobStatus.SUCCEEDED, final.error
     items = final.stages[0].items
-    assert items is not None and (items.done, items.failed) == (4, 1)
+    assert items is not None
+    assert (items.done, items.failed) == (4, 1)
     output = run_document(db, stack, job_id, "step-1")["output"]
     assert output["gaps"] == [3]
     assert output["units"] == 20
@@ -186,4 +193,5 @@ def test_a_big_output_is_kept_in_cloud_storage_and_read_back(
     run = run_document(db, stack, job_id, "step-1")
     assert run["output"] is None
     assert run["output_uri"].endswith(f"/jobs/{job_id}/runs/step-1.json.gz")
-    assert final.result is not None and final.result["steps"] == 2
+    assert final.result is not None
+    assert final.result["steps"] == 2
