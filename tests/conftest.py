@@ -70,7 +70,7 @@ def make_stack(log_dir: Path, request: pytest.FixtureRequest) -> Iterator[Callab
     made: list[Stack] = []
 
     def make(processors: int = 1, **settings_env: str) -> Stack:
-        running = start_stack(log_dir / uuid.uuid4().hex[:6], processors, **settings_env)
+        running = start_stack(log_dir / uuid.uuid4().hex[:6], processors=processors, **settings_env)
         made.append(running)
         request.node.stash.setdefault(_MADE_STACKS, []).append(running)
         return running

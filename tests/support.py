@@ -138,6 +138,19 @@ def processor_log_lines_by_process(stack: Stack) -> dict[str, list[dict[str, Any
     return by_process
 
 
+def processor_claiming(stack: Stack, job_id: str, stage: str) -> int | None:
+    """The index (for `stack.kill_processor`) of the processor process that claimed the stage
+    last, by the processes' logs; None while none has."""
+    claims = [
+        (line.get("time", ""), index)
+        for index, lines in enumerate(processor_log_lines_by_process(stack).values())
+        for line in lines
+        if (line.get("job_id"), line.get("stage"), line["message"])
+        == (job_id, stage, "claim claimed")
+    ]
+    return max(claims)[1] if claims else None
+
+
 def wait_for_claim(stack: Stack, message_id: str, timeout: float = WAIT_SECONDS) -> str:
     """Wait until the processor has decided what to do with a message; return its decision."""
     deadline = time.monotonic() + timeout

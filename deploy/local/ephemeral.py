@@ -138,7 +138,7 @@ class Stack:
         self.processor.stop()
 
 
-def start_stack(log_dir: Path, processors: int = 1, **settings_env: str) -> Stack:
+def start_stack(log_dir: Path, *, processors: int = 1, **settings_env: str) -> Stack:
     """Start a service and a processor (`processors` processes behind one push endpoint) on
     topics of their own; LONGRUN_* settings override the test defaults."""
     suffix = uuid.uuid4().hex[:10]

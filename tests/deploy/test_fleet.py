@@ -15,6 +15,7 @@ from tests.deploy.test_local_stack import alive
 from tests.support import (
     JobsWatcher,
     body_completions,
+    processor_claiming,
     processor_log_lines_by_process,
     submit_diagnostic,
     wait_until,
@@ -33,19 +34,6 @@ def bodies_by_process(stack: Stack, job_ids: list[str]) -> dict[str, list[tuple[
         ]
         for name, lines in processor_log_lines_by_process(stack).items()
     }
-
-
-def claimed_by(stack: Stack, job_id: str, stage: str) -> int | None:
-    """The index of the processor process that claimed the stage, if one has."""
-    for index, lines in enumerate(processor_log_lines_by_process(stack).values()):
-        for line in lines:
-            if (line.get("job_id"), line.get("stage"), line["message"]) == (
-                job_id,
-                stage,
-                "claim claimed",
-            ):
-                return index
-    return None
 
 
 def test_stage_runs_spread_over_every_processor_process(
@@ -82,8 +70,8 @@ def test_a_killed_processor_is_replaced_the_other_carries_on_and_stop_leaves_not
     watcher = JobsWatcher.start(db, stack.settings)
     with stack.api() as api:
         job_id = submit_diagnostic(api, stages=2, work_units=30, unit_seconds=0.1)
-    wait_until(lambda: claimed_by(stack, job_id, "step-1") is not None, "step-1's claim")
-    holder = claimed_by(stack, job_id, "step-1")
+    wait_until(lambda: processor_claiming(stack, job_id, "step-1") is not None, "step-1's claim")
+    holder = processor_claiming(stack, job_id, "step-1")
     assert holder is not None
 
     killed = stack.kill_processor(holder)
