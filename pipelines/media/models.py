@@ -73,6 +73,20 @@ class AudioAnalysis(BaseModel):
     loudness_dbfs: list[float] = Field(description="RMS level of each window, floored at -100")
     silences: list[Span] = Field(default_factory=list)
     peaks: list[Peak] = Field(default_factory=list)
+    gaps: list[Span] = Field(
+        default_factory=list,
+        description="Stretches that could not be read; their windows hold -100 and count as "
+        "neither silence nor burst",
+    )
+
+
+class LoudnessSpan(BaseModel):
+    """The loudness of one span: the windows of the recording-wide grid that start within it."""
+
+    span: Span
+    window_seconds: float
+    first_window: int = Field(ge=0, description="index in the whole recording of the first level")
+    loudness_dbfs: list[float]
 
 
 class SceneAnalysis(BaseModel):
