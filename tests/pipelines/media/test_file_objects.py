@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 
 from jobs.contract.errors import PermanentError
-from pipelines.media.audio import analyse_audio
+from pipelines.media.audio import analyse_audio, measure_loudness
+from pipelines.media.models import Span
 from pipelines.media.probe import probe_media
-from pipelines.media.scenes import find_scene_cuts
+from pipelines.media.scenes import find_scene_cuts, sample_scenes
 from pipelines.media.thumbnails import video_thumbnail
 from samples.media import make_audio
 from tests.pipelines.media.recordings import index_last, make_opus, make_vod
@@ -91,3 +92,23 @@ def test_an_empty_file_object_is_unsupported_media() -> None:
         probe_media(BytesIO())
 
     assert refused.value.code == "UNSUPPORTED_MEDIA"
+
+
+class Flaky(BytesIO):
+    """A file whose reads past its middle fail, as a network read does in an outage."""
+
+    def read(self, size: int | None = -1) -> bytes:
+        if self.tell() >= len(self.getbuffer()) // 2:
+            raise ConnectionResetError("the network went away")
+        return super().read(size)
+
+
+def test_a_read_that_fails_midway_is_that_error_not_unsupported_media(tmp_path: Path) -> None:
+    # An outage must stay retryable: it is not the file's fault.
+    data = vod(tmp_path / "vod.mp4").read_bytes()
+    span = Span(start=4.0, end=16.0)
+
+    with pytest.raises(ConnectionResetError):
+        measure_loudness(Flaky(data), span)
+    with pytest.raises(ConnectionResetError):
+        sample_scenes(Flaky(data), span)
