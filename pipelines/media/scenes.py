@@ -94,7 +94,12 @@ def sample_scenes(
             if stream is None:
                 raise unsupported("it has no video stream")
             stream.thread_type = "AUTO"
-            sampler = FrameSampler(sample_fps=sample_fps, width=width)
+            sampler = FrameSampler(
+                sample_fps=sample_fps,
+                width=width,
+                origin=stream_start(stream),
+                first_slot=index_at(span.start, 1.0 / sample_fps),
+            )
             part = _SpanReading(container, stream, span, sampler, max_seconds).run(lead_in, report)
         if part is not None:
             report(1.0)
@@ -152,8 +157,7 @@ class _SpanReading:
         max_seconds: float,
     ) -> None:
         self.container, self.stream, self.span, self.sampler = container, stream, span, sampler
-        self.origin = sampler.origin = stream_start(stream)
-        sampler.first_slot = index_at(span.start, 1.0 / sampler.sample_fps)
+        self.origin = stream_start(stream)
         self.end_slot = index_at(span.end, 1.0 / sampler.sample_fps)
         self.clock = TimeCheck(max_seconds)
         declared = stream_seconds(stream) or container_seconds(container) or 0.0
@@ -172,11 +176,11 @@ class _SpanReading:
             self.clock.frame_at(time)
             slot = sampler.slot(time)
             first = slot if first is None else first
-            if slot >= self.end_slot:
-                break
             entering = slot >= sampler.first_slot and not sampler.times
             if entering and sought and not sampler.sure_of_previous(first):
                 return None
+            if slot >= self.end_slot:
+                break
             sampler.offer(frame)
             if self.expected > 0:
                 report((time - self.span.start) / self.expected)

@@ -165,12 +165,17 @@ def test_when_every_span_fails_there_is_nothing_but_a_gap() -> None:
     assert (combined.silences, combined.peaks) == ([], [])
 
 
+@pytest.mark.parametrize("lateness", [3.0, 30.0])
 def test_a_seek_that_lands_too_late_to_settle_is_tried_again_from_further_back(
-    recording: Path, parts: list[LoudnessSpan | None], monkeypatch: pytest.MonkeyPatch
+    recording: Path,
+    parts: list[LoudnessSpan | None],
+    monkeypatch: pytest.MonkeyPatch,
+    lateness: float,
 ) -> None:
-    # Some formats seek by guessing from the bit rate; here every seek lands 3 s late.
+    # Some formats seek by guessing from the bit rate; here every seek lands late, within the
+    # span or past its end.
     def late(container: InputContainer, stream: Stream, seconds: float) -> bool:
-        return seek_before(container, stream, seconds + 3.0)
+        return seek_before(container, stream, seconds + lateness)
 
     monkeypatch.setattr(audio, "seek_before", late)
 

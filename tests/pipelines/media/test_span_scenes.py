@@ -127,12 +127,14 @@ def test_pictures_sparser_than_the_lead_in_are_still_compared_across_boundaries(
     assert combined.cuts == [20.0, 50.0]
 
 
+@pytest.mark.parametrize("lateness", [3.0, 30.0])
 def test_a_seek_that_lands_after_the_span_starts_is_tried_again_from_further_back(
-    recording: Path, parts: list[SceneSpan | None], monkeypatch: pytest.MonkeyPatch
+    recording: Path, parts: list[SceneSpan | None], monkeypatch: pytest.MonkeyPatch, lateness: float
 ) -> None:
-    # Some formats seek by guessing from the bit rate; here every seek lands 3 s late.
+    # Some formats seek by guessing from the bit rate; here every seek lands late, within the
+    # span or past its end.
     def late(container: InputContainer, stream: Stream, seconds: float) -> bool:
-        return seek_before(container, stream, seconds + 3.0)
+        return seek_before(container, stream, seconds + lateness)
 
     monkeypatch.setattr(scenes, "seek_before", late)
 
