@@ -13,7 +13,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from jobs.contract.pipeline import PipelineSpec, StageSpec
+from jobs.contract.pipeline import FanOut, ItemFailure, PipelineSpec, StageSpec
 from jobs.contract.sources import (
     SOURCE_ERROR,
     SOURCE_RULES,
@@ -77,6 +77,8 @@ STAGES = [
     ),
     StageSpec("probe", f"{_STAGES}:probe", "Reading the media", weight=0.2, timeout_seconds=120),
     # The three analyses read only the probe's findings (and the source): they run at once.
+    # Each fans out over spans of the recording; a span that cannot be read is a gap in the
+    # analysis, not a lost job (a corrupt 3 minutes of a 4-hour VOD keep the other 237).
     StageSpec(
         "audio",
         f"{_STAGES}:audio",
@@ -84,6 +86,7 @@ STAGES = [
         weight=3.0,
         timeout_seconds=480,
         needs=("probe",),
+        fan_out=FanOut(f"{_STAGES}:audio_span", f"{_STAGES}:audio_reduce", ItemFailure.GAP),
     ),
     StageSpec(
         "scenes",
@@ -92,6 +95,7 @@ STAGES = [
         weight=4.0,
         timeout_seconds=480,
         needs=("probe",),
+        fan_out=FanOut(f"{_STAGES}:scenes_span", f"{_STAGES}:scenes_reduce", ItemFailure.GAP),
     ),
     StageSpec(
         "chat",
