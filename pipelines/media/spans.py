@@ -45,12 +45,17 @@ _INDEX_SLACK = 1e-9
 
 
 def plan_spans(
-    media: MediaInfo, *, window_seconds: float = WINDOW_SECONDS, sample_fps: float = SAMPLE_FPS
+    media: MediaInfo,
+    *,
+    window_seconds: float = WINDOW_SECONDS,
+    sample_fps: float = SAMPLE_FPS,
+    target_seconds: float | None = None,
 ) -> list[Span]:
     """Spans covering the recording, about equal, each 5 to 10 minutes long (shorter for heavier
-    video), with every boundary on the grid of `grid_seconds`; a short recording is one span."""
+    video) or about `target_seconds` if given, with every boundary on the grid of
+    `grid_seconds`; a short recording is one span."""
     duration = media.duration_seconds
-    target = span_seconds(media)
+    target = target_seconds or span_seconds(media)
     if duration <= ONE_SPAN_FACTOR * target:
         return [Span(start=0.0, end=duration)]
     step = grid_seconds(window_seconds, sample_fps)

@@ -87,22 +87,23 @@ async def probe(ctx: StageContext) -> dict[str, Any]:
     return {**info.model_dump(), "generation": generation}
 
 
-def _span_items(media: MediaInfo) -> Items:
-    return Items([span.model_dump() for span in plan_spans(media)])
+def _span_items(ctx: StageContext, media: MediaInfo) -> Items:
+    spans = plan_spans(media, target_seconds=ctx.settings.media_span_seconds)
+    return Items([span.model_dump() for span in spans])
 
 
 async def audio(ctx: StageContext) -> Items | Skipped:
     media = _media(ctx)
     if not media.has_audio:
         return Skipped("The recording has no audio stream.")
-    return _span_items(media)
+    return _span_items(ctx, media)
 
 
 async def scenes(ctx: StageContext) -> Items | Skipped:
     media = _media(ctx)
     if not media.has_video:
         return Skipped("The recording has no video stream.")
-    return _span_items(media)
+    return _span_items(ctx, media)
 
 
 SpanPart = TypeVar("SpanPart", LoudnessSpan, SceneSpan)
