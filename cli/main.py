@@ -19,6 +19,7 @@ from cli.demo import upload_sample
 from cli.session import api_client
 from cli.uploading import upload_file
 from cli.watch import watch_job
+from deploy.local.apps import MAX_PROCESSORS
 from deploy.local.processes import StackError
 from deploy.local.stack import LocalStack, Ports
 from jobs.cloud.identity import SignInError
@@ -42,6 +43,15 @@ def dev(
     pubsub_port: Annotated[int, typer.Option(help="Port of the Pub/Sub emulator.")] = 8085,
     storage_port: Annotated[int, typer.Option(help="Port of the Storage emulator.")] = 9199,
     auth_port: Annotated[int, typer.Option(help="Port of the Firebase Auth emulator.")] = 9099,
+    processors: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=MAX_PROCESSORS,
+            help="Processor processes behind the one push endpoint, as Cloud Run instances; "
+            "a dead one is replaced. Their logs: processor-<i>.log.",
+        ),
+    ] = 1,
 ) -> None:
     """Run the whole system locally on Google's emulators, in the foreground."""
     stop = threading.Event()
@@ -59,7 +69,11 @@ def dev(
         service=api_port,
         processor=processor_port,
     )
-    stack = LocalStack(say=lambda text: console.print(f"[bold]longrun dev[/]: {text}"), ports=ports)
+    stack = LocalStack(
+        say=lambda text: console.print(f"[bold]longrun dev[/]: {text}"),
+        ports=ports,
+        processors=processors,
+    )
     try:
         stack.check()
         stack.start()

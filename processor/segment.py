@@ -156,13 +156,19 @@ def _progress_writer(runtime: Runtime, index: int, lease: Lease, costs: CostLedg
     items write the same document), skipped while the job was written less than an interval
     ago by anyone, so all of a job's stages and items together write it about once an interval."""
     interval = timedelta(seconds=runtime.settings.progress_interval_seconds)
+    # A whole stage's first report is written at once, so even a short stage shows what it
+    # does; items (which may start by the hundred) always wait their turn.
+    first = lease.item is None
 
     async def write(fraction: float, message: str | None) -> bool:
+        nonlocal first
         amounts = costs.unsaved()  # money rides along: no write of its own
 
         def decide(job: Job | None, _runs: Mapping[str, Any]) -> Decision[bool]:
             now = utcnow()
-            if job is None or job.status.terminal or job.updated_at > now - interval:
+            if job is None or job.status.terminal:
+                return Decision(False)
+            if job.updated_at > now - interval and not first:
                 return Decision(False)
             if job.stages[index].status != StageStatus.RUNNING:
                 return Decision(False)  # this delivery's end, or someone else's, came first
@@ -174,6 +180,7 @@ def _progress_writer(runtime: Runtime, index: int, lease: Lease, costs: CostLedg
             return Decision(True, job=after)
 
         written = await runtime.store.decide(lease.job_id, decide)
+        first = False
         if written:
             costs.saved(amounts)
         return written

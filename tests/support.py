@@ -120,12 +120,35 @@ def publish_by_hand(stack: Stack, job_id: str, stage: str, item: int | None = No
 
 
 def processor_log_lines(stack: Stack) -> list[dict[str, Any]]:
-    """The processor's JSON log lines so far."""
-    import json
+    """The processor's JSON log lines so far (every process's, when it is a fleet)."""
+    by_process = processor_log_lines_by_process(stack).values()
+    if len(by_process) == 1:
+        return next(iter(by_process))
+    merged = [line for lines in by_process for line in lines]
+    return sorted(merged, key=lambda line: line.get("time", ""))
 
-    path = stack.log_dir / "processor.log"
-    lines = path.read_text().splitlines() if path.exists() else []
-    return [json.loads(line) for line in lines if line.startswith("{")]
+
+def processor_log_lines_by_process(stack: Stack) -> dict[str, list[dict[str, Any]]]:
+    """Each processor process's JSON log lines so far, by its name (`processor`, or
+    `processor-1`... in a fleet; a replaced process's successor appends to the same log)."""
+    by_process: dict[str, list[dict[str, Any]]] = {}
+    for path in stack.processor_logs:
+        lines = path.read_text().splitlines() if path.exists() else []
+        by_process[path.stem] = [json.loads(line) for line in lines if line.startswith("{")]
+    return by_process
+
+
+def processor_claiming(stack: Stack, job_id: str, stage: str) -> int | None:
+    """The index (for `stack.kill_processor`) of the processor process that claimed the stage
+    last, by the processes' logs; None while none has."""
+    claims = [
+        (line.get("time", ""), index)
+        for index, lines in enumerate(processor_log_lines_by_process(stack).values())
+        for line in lines
+        if (line.get("job_id"), line.get("stage"), line["message"])
+        == (job_id, stage, "claim claimed")
+    ]
+    return max(claims)[1] if claims else None
 
 
 def wait_for_claim(stack: Stack, message_id: str, timeout: float = WAIT_SECONDS) -> str:

@@ -195,3 +195,35 @@ def test_a_big_output_is_kept_in_cloud_storage_and_read_back(
     assert run["output_uri"].endswith(f"/jobs/{job_id}/runs/step-1.json.gz")
     assert final.result is not None
     assert final.result["steps"] == 2
+
+
+def test_a_processor_killed_mid_fan_out_loses_nothing_and_counts_nothing_twice(
+    make_stack: Callable[..., Stack], db: firestore.Client
+) -> None:
+    stack = make_stack(processors=2, LONGRUN_LEASE_SECONDS="3", LONGRUN_HEARTBEAT_SECONDS="1")
+    watcher = JobsWatcher.start(db, stack.settings)
+    with stack.api() as api:
+        job_id = submit_diagnostic(
+            api, stages=4, parallel=True, items=4, work_units=20, unit_seconds=0.1, unit_kib=16
+        )
+    # The emulator pushes two messages at a time: one to each process, while the two middle
+    # steps' items run side by side.
+    watcher.wait_for(
+        job_id,
+        lambda job: any(s.items and 1 <= s.items.done < s.items.total for s in job.stages[1:3]),
+    )
+
+    stack.kill_processor(0)
+    final = watcher.wait_terminal(job_id)
+    watcher.stop()
+
+    assert final.status == JobStatus.SUCCEEDED, final.error
+    for stage in final.stages:  # every item counted once: not lost, not twice
+        assert stage.items is not None
+        assert (stage.items.done, stage.items.failed) == (4, 0)
+    assert final.result is not None
+    assert final.result["units"] == 4 * 4 * 20
+    assert _reduces(stack, job_id) == 4  # once per step, the join's included
+    assert stack.processor_instances()[0]["restarts"] == 1
+    completions = body_completions(stack, job_id)
+    assert set(completions) == {f"step-{s}~{n}" for s in range(1, 5) for n in range(4)}
