@@ -106,8 +106,12 @@ def _submit_and_follow(api_url: str, pipeline: str, payload: Any, watch: bool) -
     body = _call(api_url, "POST", "/v1/jobs", {"pipeline": pipeline, "input": payload})
     job_id = body["job_id"]
     console.print(f"Submitted job [bold]{job_id}[/] ({pipeline}).")
-    if not watch:
-        return
+    if watch:
+        _follow(api_url, job_id)
+
+
+def _follow(api_url: str, job_id: str) -> None:
+    """Show the job live to its end, then its outcome; exit 1 unless it succeeded."""
     _use_local_emulator_for(api_url)
     with _client(api_url) as api_session:
         job = watch_job(job_id, Settings(), console, api_session)
@@ -123,6 +127,14 @@ def _submit_and_follow(api_url: str, pipeline: str, payload: Any, watch: bool) -
         )
     if job.status != JobStatus.SUCCEEDED:
         raise typer.Exit(1)
+
+
+@app.command()
+def watch(job_id: str, api: ApiOption = None) -> None:
+    """Follow a job live, a bar per stage, to its end (exit 0 only if it succeeded)."""
+    api_url = api or Settings().api_url
+    _call(api_url, "GET", f"/v1/jobs/{job_id}")  # the API says whether it is the caller's to see
+    _follow(api_url, job_id)
 
 
 @app.command()
