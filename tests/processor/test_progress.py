@@ -66,3 +66,18 @@ async def test_close_drops_a_pending_report_but_waits_for_a_write_in_flight() ->
     await closing
 
     assert finished == [0.1]
+
+
+async def test_a_deferred_write_is_tried_again_with_the_latest_value() -> None:
+    attempts: list[float] = []
+
+    async def write(fraction: float, _message: str | None) -> bool:
+        attempts.append(fraction)
+        return len(attempts) > 1  # the first is deferred (the job was written just before)
+
+    reporter = ProgressReporter(write, interval_seconds=0.05)
+    reporter.report(0.1)
+    await asyncio.sleep(0.2)
+    await reporter.close()
+
+    assert attempts == [0.1, 0.1]
