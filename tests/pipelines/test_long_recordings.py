@@ -28,8 +28,8 @@ from tests.support import JobsWatcher, log_lines, run_document, submit_media
 THREE_HOURS = 3 * 3600.0
 SPAN = 600.0  # the automatic span for light video: boundaries at every 10 minutes
 # Cuts and bursts on span boundaries, and a few between them.
-CUTS = [SPAN, 2 * SPAN, 3600.0, 4321.25, 6 * 3600.0 / 2, 9000.0, 10 * SPAN + 0.25]
-BURSTS = [1800.0, 3 * 3600.0 / 2, 7777.5, 9600.0]
+CUTS = [SPAN, 2 * SPAN, 6 * SPAN, 4321.25, 9 * SPAN, 10 * SPAN + 0.25, 15 * SPAN]
+BURSTS = [3 * SPAN, 9 * SPAN + 30.0, 7777.5, 16 * SPAN]
 CHAT_BURSTS = [1801.0, 7778.0]
 WAIT = 900.0  # seconds a whole long job may take on a loaded 2-core machine
 
