@@ -67,7 +67,9 @@ class StageContext:
     scratch_dir: Path
     settings: Settings
     storage: Storage
-    log: logging.LoggerAdapter[logging.Logger]
+    log: (
+        logging.Logger
+    )  # a plain logger: `extra` fields reach the JSON line (an adapter drops them)
     _reporter: ProgressReporter
     _read_cancel_requested: Callable[[], Awaitable[bool]]
     _save_cursor: Callable[[Any], Awaitable[None]]

@@ -119,7 +119,7 @@ class Segment:
             scratch_dir=scratch,
             settings=self._runtime.settings,
             storage=self._runtime.storage,
-            log=logging.LoggerAdapter(logging.getLogger(f"longrun.stage.{job.pipeline}")),
+            log=logging.getLogger(f"longrun.stage.{job.pipeline}"),
             _reporter=reporter,
             _read_cancel_requested=lambda: store.stop_requested(job.job_id),
             _save_cursor=self._checkpoint,
