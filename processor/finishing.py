@@ -119,7 +119,7 @@ class Finisher:
             try:
                 finished = await self._finish(ended, update)
             except _ResultNeeded:
-                result = _checked_result(await result_of({self._lease.stage: output}))
+                result = checked_result(await result_of({self._lease.stage: output}))
                 finished = await self._finish(ended, update)
         except InvalidArgument as exc:  # deterministic: the same write fails every time
             raise _refused(exc) from exc
@@ -248,7 +248,7 @@ class Finisher:
             self._delivery.ended(self._lease, outcome, error_code)
 
 
-def _checked_result(result: dict[str, Any]) -> dict[str, Any]:
+def checked_result(result: dict[str, Any]) -> dict[str, Any]:
     size = outputs.firestore_size(result)
     if size > MAX_RESULT_BYTES:
         raise PermanentError(

@@ -7,11 +7,14 @@ import re
 from collections.abc import Callable
 
 import httpx
+import pytest
 from google.cloud import firestore
 
 from deploy.local.ephemeral import Stack
+from jobs.contract.errors import PermanentError
 from jobs.contract.models import JobStatus, StageStatus
-from tests.support import JobsWatcher, log_lines, submit_diagnostic, wait_until
+from processor.finishing import checked_result
+from tests.support import JobsWatcher, log_lines, run_document, submit_diagnostic, wait_until
 
 
 def test_a_bug_in_stage_code_is_retried_once_then_fails_internal_naming_its_type(
@@ -78,19 +81,25 @@ def test_a_network_timeout_in_a_stage_is_retried_and_not_reported_as_its_time_li
     assert "past its limit" not in retrying[0].message
 
 
-def test_an_output_firestore_cannot_hold_fails_at_once_with_its_size(
-    stack: Stack, api: httpx.Client, jobs_watcher: JobsWatcher
+def test_an_output_firestore_cannot_hold_is_kept_in_cloud_storage_instead(
+    stack: Stack, api: httpx.Client, jobs_watcher: JobsWatcher, db: firestore.Client
 ) -> None:
     job_id = submit_diagnostic(api, stages=2, work_units=1, output_kib=1100)
 
     final = jobs_watcher.wait_terminal(job_id)
 
-    assert final.status == JobStatus.FAILED
-    assert final.error is not None
-    assert final.error.code == "OUTPUT_TOO_LARGE"
-    assert final.error.stage == "step-1"
-    size = re.search(r"is ([\d,]+) bytes", final.error.message)
-    assert size is not None, final.error.message
-    assert int(size[1].replace(",", "")) > 1100 * 1024
+    assert final.status == JobStatus.SUCCEEDED, final.error
     assert final.stages[0].attempts == 1
-    assert len(log_lines(stack, job_id, "claim claimed")) == 1, "no second attempt"
+    run = run_document(db, stack, job_id, "step-1")
+    assert run["output"] is None
+    assert run["output_uri"].endswith(f"jobs/{job_id}/runs/step-1.json.gz")
+
+
+def test_a_result_firestore_cannot_hold_fails_at_once_with_its_size() -> None:
+    with pytest.raises(PermanentError) as refused:
+        checked_result({"padding": "x" * (1100 * 1024)})
+
+    assert refused.value.code == "OUTPUT_TOO_LARGE"
+    size = re.search(r"is ([\d,]+) bytes", refused.value.message)
+    assert size is not None, refused.value.message
+    assert int(size[1].replace(",", "")) > 1100 * 1024
