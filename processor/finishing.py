@@ -165,10 +165,17 @@ class Finisher:
         return await self._publish(finished.due if finished else [])
 
     async def cancelled(self) -> Outcome:
-        finished = await self._finish(
-            lambda run: run.cancelled(utcnow()),
-            lambda job: transitions.job_cancelled(job, self._index(job), utcnow()),
-        )
+        """The stage stopped because the user cancelled, or because the job ended otherwise; if
+        the job was retried since, the stop cancels nothing: the lease is given up and a new
+        delivery runs the stage (or item) again."""
+
+        def update(job: Job) -> Job:
+            now = utcnow()
+            if job.cancel_requested:
+                return transitions.job_cancelled(job, self._index(job), now)
+            return self._stopped(job, now, lambda same, _index: same)
+
+        finished = await self._finish(lambda run: run.cancelled(utcnow()), update)
         self._ended(StageOutcome.CANCELLED, finished)
         return Outcome.ACK
 

@@ -292,7 +292,14 @@ class Leases:
         claimed, or released to retry or continue, or held by a lease that lapsed."""
         runs = await self._store.get_runs(job_id, [f"{stage}~{n}" for n in range(count)])
         now = utcnow()
-        waiting = (None, RunStatus.RETRYING, RunStatus.CONTINUING, RunStatus.RUNNING)
+        # CANCELLED: its holder stopped when the job ended, and the job was retried since.
+        waiting = (
+            None,
+            RunStatus.RETRYING,
+            RunStatus.CONTINUING,
+            RunStatus.RUNNING,
+            RunStatus.CANCELLED,
+        )
         return [
             n
             for n in range(count)

@@ -101,11 +101,12 @@ def decide_retry(
         )
     now = utcnow()
     retried = transitions.job_retried(job, now)
-    # A stage never claimed has no run to reset, and a done item keeps its output.
+    # A stage never claimed has no run to reset, a done item keeps its output, and one still
+    # held (it was running when the job failed) is left to its holder, who records its end.
     reset = {
         name: run.retried(now)
         for name, run in runs.items()
-        if run.status is not None and not run.done
+        if run.status is not None and not run.done and not run.is_live(now)
     }
     return Decision(retried, job=retried, runs=reset)
 
