@@ -1,5 +1,6 @@
-"""The `media-analysis` pipeline's contract: its input, its options and its eight stages (the
-three analyses run side by side once the probe is done; the highlights join them)."""
+"""The `media-analysis` pipeline's contract: its input, its options and its nine stages (the
+four analyses run side by side once the probe is done; the highlights join three of them, and
+the job ends once the transcript is written too)."""
 
 from __future__ import annotations
 
@@ -34,6 +35,9 @@ class MediaOptions(BaseModel):
     min_highlight_seconds: float = Field(default=5.0, ge=1.0, le=600.0)
     max_highlight_seconds: float = Field(default=60.0, ge=1.0, le=3600.0)
     thumbnail_width: int = Field(default=320, ge=64, le=1920)
+    transcribe: bool = Field(
+        default=True, description="Transcribe the speech (words, times, captions)."
+    )
 
     @model_validator(mode="after")
     def _lengths_in_order(self) -> MediaOptions:
@@ -76,7 +80,7 @@ STAGES = [
         timeout_seconds=480,
     ),
     StageSpec("probe", f"{_STAGES}:probe", "Reading the media", weight=0.2, timeout_seconds=120),
-    # The three analyses read only the probe's findings (and the source): they run at once.
+    # The analyses read only the probe's findings (and the source): they run at once.
     # Each fans out over spans of the recording; a span that cannot be read is a gap in the
     # analysis, not a lost job (a corrupt 3 minutes of a 4-hour VOD keep the other 237).
     StageSpec(
@@ -105,6 +109,19 @@ STAGES = [
         timeout_seconds=240,
         needs=("probe",),
     ),
+    # The heaviest analysis: spans are shorter (LONGRUN_TRANSCRIPT_SPAN_SECONDS) and each item
+    # hears a few seconds past its span, so no word on a boundary is cut or counted twice.
+    StageSpec(
+        "transcribe",
+        f"{_STAGES}:transcribe",
+        "Transcribing",
+        weight=6.0,
+        timeout_seconds=480,
+        needs=("probe",),
+        fan_out=FanOut(
+            f"{_STAGES}:transcribe_span", f"{_STAGES}:transcribe_reduce", ItemFailure.GAP
+        ),
+    ),
     StageSpec(
         "highlights",
         f"{_STAGES}:highlights",
@@ -124,6 +141,14 @@ STAGES = [
 # so this is a fixed figure: the benchmark analyses 10 min of 720p video in about 30 s on one
 # vCPU, so an hour of video takes about 3 min; 10 min leaves room for the fetch and retries.
 MEDIA_ESTIMATE_SECONDS = 600.0
+# ... and transcribing an hour of speech with the embedded engine takes about 20 min of CPU
+# (a real-time factor near 0.3, benchmarks/transcription.py).
+TRANSCRIBE_ESTIMATE_SECONDS = 1200.0
+
+
+def _estimate(params: MediaInput, usd_per_second: float) -> float:
+    transcribing = TRANSCRIBE_ESTIMATE_SECONDS if params.options.transcribe else 0.0
+    return (MEDIA_ESTIMATE_SECONDS + transcribing) * usd_per_second
 
 
 def _uploads(params: MediaInput) -> list[str]:
@@ -139,6 +164,6 @@ MEDIA_ANALYSIS = PipelineSpec(
     example_input={"source": "https://example.com/vod.mp4"},
     result=f"{_STAGES}:result",
     uploads=_uploads,
-    estimate=lambda _params, usd_per_second: MEDIA_ESTIMATE_SECONDS * usd_per_second,
+    estimate=_estimate,
     default_max_cost_usd=2.00,
 )

@@ -36,12 +36,22 @@ from pipelines.media.scenes import combine_scenes, sample_scenes
 from pipelines.media.spans import plan_spans
 from pipelines.media.spec import MediaInput, MediaOptions
 from pipelines.media.thumbnails import video_thumbnail, waveform_thumbnail
+from pipelines.media.transcription.captions import group_segments, subrip, webvtt
+from pipelines.media.transcription.engine import engine_for
+from pipelines.media.transcription.models import Transcript, TranscriptSpan
+from pipelines.media.transcription.reconcile import join_spans
+from pipelines.media.transcription.sound import read_speech
 from processor.stage import Items, Skipped, StageContext
 
 log = logging.getLogger(__name__)
 
 # Thumbnails cut at once: enough to keep both cores busy, few enough to bound memory.
 THUMBNAIL_CONCURRENCY = 4
+# A transcription item hears this much more on each side of its span, so a word on a boundary
+# is heard whole by both neighbours (the reduce keeps it once), with context around it.
+TRANSCRIPT_OVERLAP_SECONDS = 5.0
+# Reading a span's sound is this share of a transcription item's work; recognising it the rest.
+_READ_SHARE = 0.1
 
 
 def _source_uri(ctx: StageContext) -> str:
@@ -164,6 +174,85 @@ async def scenes_reduce(ctx: StageContext) -> dict[str, Any]:
     return analysis.model_dump()
 
 
+async def transcribe(ctx: StageContext) -> Items | Skipped:
+    if not _options(ctx).transcribe:
+        return Skipped("Transcription was turned off.")
+    media = _media(ctx)
+    if not media.has_audio:
+        return Skipped("The recording has no audio stream.")
+    spans = plan_spans(media, target_seconds=ctx.settings.transcript_span_seconds)
+    return Items([span.model_dump() for span in spans])
+
+
+async def transcribe_span(ctx: StageContext) -> dict[str, Any]:
+    """One item: the words heard in its span and the overlaps either side of it."""
+    span = Span.model_validate(ctx.item)
+    duration = _media(ctx).duration_seconds
+    heard = Span(
+        start=max(0.0, span.start - TRANSCRIPT_OVERLAP_SECONDS),
+        end=min(duration, span.end + TRANSCRIPT_OVERLAP_SECONDS),
+    )
+    engine = engine_for(ctx.settings)
+    limit = ctx.settings.max_media_seconds
+
+    def work(*, progress: Callable[[float], None]) -> TranscriptSpan:
+        with _reader(ctx) as reader:
+            speech = read_speech(
+                reader,
+                heard,
+                sample_rate=engine.sample_rate,
+                max_seconds=limit,
+                progress=lambda done: progress(_READ_SHARE * done),
+            )
+        words = engine.transcribe(
+            speech, lambda done: progress(_READ_SHARE + (1 - _READ_SHARE) * done)
+        )
+        return TranscriptSpan(
+            span=span, heard=heard, engine=engine.name, language=engine.language, words=words
+        )
+
+    part = await ctx.run_blocking(work, message="words")
+    ctx.log.info(
+        "span transcribed",
+        extra={"span_start": span.start, "span_end": span.end, "words": len(part.words)},
+    )
+    return part.model_dump()
+
+
+async def transcribe_reduce(ctx: StageContext) -> dict[str, Any]:
+    """The spans' words joined, each once, as segments; the transcript files as artifacts."""
+    assert ctx.item_outputs is not None
+    parts = [
+        None if out is None else TranscriptSpan.model_validate(out) for out in ctx.item_outputs
+    ]
+    duration = _media(ctx).duration_seconds
+    words, gaps = await asyncio.to_thread(join_spans, parts, duration)
+    engine = engine_for(ctx.settings)
+    transcript = Transcript(
+        engine=engine.name,
+        language=engine.language,
+        duration_seconds=duration,
+        segments=group_segments(words),
+        gaps=gaps,
+    )
+    files = {
+        "transcript.json": (transcript.model_dump_json().encode(), "application/json"),
+        "transcript.vtt": (webvtt(transcript.segments).encode(), "text/vtt"),
+        "transcript.srt": (subrip(transcript.segments).encode(), "application/x-subrip"),
+    }
+    for name, (data, content_type) in files.items():
+        await ctx.save_artifact(name, data, content_type)
+    return {
+        "engine": transcript.engine,
+        "language": transcript.language,
+        "words": transcript.word_count,
+        "segments": len(transcript.segments),
+        "speech_seconds": round(transcript.speech_seconds, 1),
+        "gaps": [gap.model_dump() for gap in gaps],
+        "artifacts": list(files),
+    }
+
+
 async def chat(ctx: StageContext) -> dict[str, Any] | Skipped:
     stored = ctx.outputs["fetch"].get("chat")
     if stored is None:
@@ -273,6 +362,11 @@ def summary(
 
 
 def result(outputs: dict[str, Any]) -> dict[str, Any]:
-    """The job's result: the report's summary."""
-    summary: dict[str, Any] = outputs["report"]
+    """The job's result: the report's summary, and the transcript's if there is one."""
+    summary: dict[str, Any] = dict(outputs["report"])
+    transcript = outputs.get("transcribe")
+    if transcript is not None and "skipped" not in transcript:
+        summary["transcript"] = {
+            key: transcript[key] for key in ("language", "words", "speech_seconds", "engine")
+        }
     return summary
