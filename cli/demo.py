@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -12,11 +13,13 @@ from cli.uploading import upload_file
 from samples.demo import write_demo
 
 
-def upload_sample(api: httpx.Client) -> dict[str, str]:
+def upload_sample(api: httpx.Client) -> dict[str, Any]:
     """Make the demo recording and chat log, upload both, return the job input."""
     with tempfile.TemporaryDirectory(prefix="longrun-demo-") as directory:
         video, chat = write_demo(Path(directory))
         return {
             "source": upload_file(api, video, "video/mp4"),
             "chat": upload_file(api, chat, "application/x-ndjson"),
+            # The demo recording is generated noise and tones: there is nothing to transcribe.
+            "options": {"transcribe": False},
         }
