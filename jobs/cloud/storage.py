@@ -8,6 +8,7 @@ Objects are laid out as `uploads/{upload_id}/{filename}` and `jobs/{job_id}/{nam
 
 from __future__ import annotations
 
+import contextlib
 import io
 from datetime import timedelta
 from pathlib import Path
@@ -165,6 +166,11 @@ class Storage:
     def upload_bytes(self, data: bytes, name: str, content_type: str) -> Artifact:
         self.bucket.blob(name).upload_from_string(data, content_type=content_type)
         return Artifact(uri=self.uri(name), size_bytes=len(data), content_type=content_type)
+
+    def delete(self, uri: str) -> None:
+        """Delete an object; one already gone is not an error (a retry may delete it twice)."""
+        with contextlib.suppress(NotFound):
+            self._blob(uri).delete()
 
     def stat(self, uri: str) -> Artifact | None:
         """Size and type of an object, or None if there is none."""

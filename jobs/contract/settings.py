@@ -101,8 +101,12 @@ class Settings(BaseSettings):
     # (5-10 minutes, shorter for heavier video). For tuning, and tests comparing span plans.
     media_span_seconds: float | None = Field(default=None, ge=60, le=MEDIA_SECONDS_CEILING)
     # The speech recogniser media-analysis transcribes with (pipelines/media/transcription):
-    # "pocketsphinx", embedded and offline, is the only one so far.
-    transcription_engine: Literal["pocketsphinx"] = "pocketsphinx"
+    # "pocketsphinx", embedded and offline (US English only), or "google", Cloud Speech-to-Text
+    # v2 in `speech_location` with `speech_model`, for `speech_language` (BCP-47).
+    transcription_engine: Literal["pocketsphinx", "google"] = "pocketsphinx"
+    speech_location: str = Field(default="global", pattern=r"^[a-z0-9-]+$")
+    speech_model: str = Field(default="long", pattern=r"^[a-z0-9_]+$")
+    speech_language: str = Field(default="en-US", pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]+)*$")
     # Transcription spans: shorter than the other analyses' since a second of speech costs far
     # more to recognise than to measure, so each span's item stays well inside a stage budget.
     transcript_span_seconds: float = Field(default=300.0, ge=10, le=MEDIA_SECONDS_CEILING)

@@ -23,10 +23,10 @@ from pipelines.media.transcription.models import Word
 Progress = Callable[[float], None]
 Pcm = npt.NDArray[np.int16]
 
-# LONGRUN_TRANSCRIPTION_ENGINE -> the class ("module:name") built with the settings. A
-# production engine (Cloud Speech-to-Text v2) joins here; it is not written yet.
+# LONGRUN_TRANSCRIPTION_ENGINE -> the class ("module:name") built with the settings.
 ENGINES = {
     "pocketsphinx": "pipelines.media.transcription.sphinx:PocketsphinxEngine",
+    "google": "pipelines.media.transcription.google:GoogleSpeechEngine",
 }
 
 

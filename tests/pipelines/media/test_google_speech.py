@@ -1,0 +1,143 @@
+"""The Speech-to-Text v2 engine up to the wire: the request it sends (built with the real client
+library's types) and its reading of a response in the documented BatchRecognize shape. These
+machines reach no Google service, so no request is ever sent from here."""
+
+from __future__ import annotations
+
+import io
+import json
+import wave
+
+import numpy as np
+import pytest
+from google.cloud.speech_v2.types import cloud_speech
+
+from jobs.contract.settings import Settings
+from pipelines.media.transcription.engine import Speech
+from pipelines.media.transcription.google import batch_request, parse_response, wav_bytes
+from processor.stage import TransientError
+
+URI = "gs://longrun-test-longrun/speech/0123abcd.wav"
+
+# The REST shape of an operation's response (BatchRecognizeResponse), inline results of one file
+# as the v2 reference documents them: durations as "<seconds>s" strings, a result per stretch
+# of speech, the best alternative first, and a result without alternatives for a stretch with
+# none. Times are seconds from the start of the uploaded file.
+RESPONSE = {
+    "results": {
+        URI: {
+            "inlineResult": {
+                "transcript": {
+                    "results": [
+                        {
+                            "alternatives": [
+                                {
+                                    "transcript": "He was not an ill-disposed young man.",
+                                    "confidence": 0.93,
+                                    "words": [
+                                        {
+                                            "word": "He",
+                                            "startOffset": "1.200s",
+                                            "endOffset": "1.400s",
+                                            "confidence": 0.97,
+                                        },
+                                        {
+                                            "word": "was",
+                                            "startOffset": "1.400s",
+                                            "endOffset": "1.640s",
+                                            "confidence": 0.95,
+                                        },
+                                        {
+                                            "word": "not",
+                                            "startOffset": "1.640s",
+                                            "endOffset": "2.100s",
+                                            "confidence": 0.91,
+                                        },
+                                    ],
+                                }
+                            ],
+                            "resultEndOffset": "2.300s",
+                            "languageCode": "en-us",
+                        },
+                        {"resultEndOffset": "4s", "languageCode": "en-us"},
+                        {
+                            "alternatives": [
+                                {
+                                    "transcript": "Amiable.",
+                                    "words": [
+                                        {
+                                            "word": "Amiable.",
+                                            "startOffset": "5s",
+                                            "endOffset": "5.6s",
+                                        }
+                                    ],
+                                }
+                            ],
+                            "resultEndOffset": "5.600s",
+                            "languageCode": "en-us",
+                        },
+                    ]
+                }
+            },
+            "metadata": {"totalBilledDuration": "6s"},
+        }
+    },
+    "totalBilledDuration": "6s",
+}
+
+
+def settings(**values: str) -> Settings:
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+def test_the_request_asks_for_timed_scored_words_of_one_object_returned_inline() -> None:
+    config = settings(
+        speech_location="europe-west4", speech_model="chirp_2", speech_language="en-GB"
+    )
+
+    request = batch_request(config, URI)
+
+    sent = json.loads(cloud_speech.BatchRecognizeRequest.to_json(request))
+    assert sent["recognizer"] == (
+        f"projects/{config.project_id}/locations/europe-west4/recognizers/_"
+    )
+    assert sent["files"] == [{"uri": URI}]
+    assert sent["config"]["model"] == "chirp_2"
+    assert sent["config"]["languageCodes"] == ["en-GB"]
+    assert "autoDecodingConfig" in sent["config"]
+    features = sent["config"]["features"]
+    assert features["enableWordTimeOffsets"] is True
+    assert features["enableWordConfidence"] is True
+    assert "inlineResponseConfig" in sent["recognitionOutputConfig"]
+
+
+def test_a_response_gives_its_words_timed_from_the_start_of_the_span() -> None:
+    response = cloud_speech.BatchRecognizeResponse.from_json(json.dumps(RESPONSE))
+
+    words = parse_response(response, URI, offset=300.0)
+
+    assert [w.text for w in words] == ["He", "was", "not", "Amiable."]
+    assert (words[0].start, words[0].end) == (301.2, 301.4)
+    assert words[3].start == 305.0
+    assert words[0].confidence == pytest.approx(0.97)
+    assert words[3].confidence == 0.0  # a word the recogniser gave no confidence
+
+
+def test_a_file_that_failed_or_is_missing_from_the_response_is_worth_another_attempt() -> None:
+    failed = {"results": {URI: {"error": {"code": 13, "message": "internal"}}}}
+    response = cloud_speech.BatchRecognizeResponse.from_json(json.dumps(failed))
+
+    with pytest.raises(TransientError, match="internal"):
+        parse_response(response, URI, offset=0.0)
+    with pytest.raises(TransientError, match="no result"):
+        parse_response(response, "gs://elsewhere/x.wav", offset=0.0)
+
+
+def test_the_uploaded_sound_is_a_16_bit_mono_wav_of_the_span() -> None:
+    samples = (np.sin(np.arange(16000) / 5) * 8000).astype(np.int16)
+
+    data = wav_bytes(Speech(samples=samples, sample_rate=16000, start=42.0))
+
+    with wave.open(io.BytesIO(data)) as read:
+        assert (read.getnchannels(), read.getsampwidth(), read.getframerate()) == (1, 2, 16000)
+        assert np.array_equal(np.frombuffer(read.readframes(16000), dtype=np.int16), samples)
