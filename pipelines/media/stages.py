@@ -3,10 +3,10 @@ analysis in a worker thread (PyAV and numpy hold the CPU, not the event loop) an
 JSON-able output. The heavy lifting lives in the analysis modules; this is the wiring.
 
 No stage downloads the recording: each reads the ranges it needs straight from Cloud Storage
-(Cloud Run's disk is its memory, and a VOD may be tens of GB). `audio` and `scenes` fan out over
-spans of the recording (`pipelines.media.spans`), one item each, on any processor instance; their
-reduce decides silences, bursts and cuts over the whole recording, so the result is the same
-however many spans it was cut into."""
+(Cloud Run's disk is its memory, and a VOD may be tens of GB). `audio`, `scenes` and `transcribe`
+fan out over spans of the recording (`pipelines.media.spans`), one item each, on any processor
+instance; their reduce decides silences, bursts and cuts over the whole recording, or joins the
+words heard, so the result is the same however many spans it was cut into."""
 
 from __future__ import annotations
 
@@ -192,10 +192,10 @@ async def transcribe_span(ctx: StageContext) -> dict[str, Any]:
         start=max(0.0, span.start - TRANSCRIPT_OVERLAP_SECONDS),
         end=min(duration, span.end + TRANSCRIPT_OVERLAP_SECONDS),
     )
-    engine = engine_for(ctx.settings)
     limit = ctx.settings.max_media_seconds
 
     def work(*, progress: Callable[[float], None]) -> TranscriptSpan:
+        engine = engine_for(ctx.settings)  # the first one per process may load a model
         with _reader(ctx) as reader:
             speech = read_speech(
                 reader,
@@ -227,7 +227,7 @@ async def transcribe_reduce(ctx: StageContext) -> dict[str, Any]:
     ]
     duration = _media(ctx).duration_seconds
     words, gaps = await asyncio.to_thread(join_spans, parts, duration)
-    engine = engine_for(ctx.settings)
+    engine = await asyncio.to_thread(engine_for, ctx.settings)
     transcript = Transcript(
         engine=engine.name,
         language=engine.language,
