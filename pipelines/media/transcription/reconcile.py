@@ -18,8 +18,9 @@ from pipelines.media.models import Span
 from pipelines.media.spans import find_gaps
 from pipelines.media.transcription.models import TranscriptSpan, Word
 
-# A cut is looked for this far either side of a boundary: well inside the overlap, so each
-# neighbour heard at least this much sound past the cut and its words there are settled.
+# A cut is looked for at most this far either side of a boundary, and never beyond half the
+# overlap each neighbour heard: each then heard at least as much sound past the cut as it may
+# lie from the boundary, and its words there are settled.
 SEARCH_SECONDS = 2.5
 # A word "contains" a time only if the time is this far inside it: word edges abut, and two
 # decodes of one word place its edges a frame or two apart.
@@ -53,7 +54,8 @@ def _cut(left: TranscriptSpan, right: TranscriptSpan) -> float:
     """Where to split two neighbours' words: the time near their boundary that the fewest words
     of either cross; of those, the one farthest from any word, then the nearest the boundary."""
     boundary = left.span.end
-    window = (boundary - SEARCH_SECONDS, boundary + SEARCH_SECONDS)
+    reach = min(SEARCH_SECONDS, (left.heard.end - boundary) / 2, (boundary - right.heard.start) / 2)
+    window = (boundary - max(0.0, reach), boundary + max(0.0, reach))
     heard = [w for w in (*left.words, *right.words) if w.end > window[0] and w.start < window[1]]
     edges = sorted(
         {boundary, *(t for w in heard for t in (w.start, w.end) if window[0] <= t <= window[1])}

@@ -103,6 +103,24 @@ def test_the_cut_falls_in_a_pause_so_words_near_an_edge_come_from_who_heard_them
     assert texts(joined) == ["to", "consider", "it", "he", "was", "not"]
 
 
+def test_the_cut_stays_within_half_the_overlap_each_neighbour_heard() -> None:
+    # Overlaps of 1 s: the right span's hearing starts at 9 s, in the middle of "be", which it
+    # mishears. The pause at 7.5-8.5 s lies beyond half its overlap, so the cut is not there.
+    left = part(
+        0.0,
+        10.0,
+        words(("a", 7.0, 7.5), ("be", 8.5, 9.6), ("sea", 9.6, 10.3), ("dee", 10.3, 10.8)),
+        overlap=1.0,
+    )
+    right = part(
+        10.0, 20.0, words(("bee", 9.0, 9.6), ("sea", 9.6, 10.3), ("dee", 10.3, 10.8)), overlap=1.0
+    )
+
+    joined, _ = join_spans([left, right], 20.0)
+
+    assert texts(joined) == ["a", "be", "sea", "dee"]
+
+
 def test_a_failed_span_is_a_gap_and_its_neighbours_keep_only_their_own_words() -> None:
     first = part(0.0, 10.0, words(("one", 2.0, 2.4), ("two", 9.0, 9.4), ("three", 11.0, 11.4)))
     last = part(20.0, 30.0, words(("four", 18.0, 18.4), ("five", 21.0, 21.4)))
