@@ -141,9 +141,9 @@ STAGES = [
 # so this is a fixed figure: the benchmark analyses 10 min of 720p video in about 30 s on one
 # vCPU, so an hour of video takes about 3 min; 10 min leaves room for the fetch and retries.
 MEDIA_ESTIMATE_SECONDS = 600.0
-# ... and transcribing an hour of speech with the embedded engine takes about 20 min of CPU
-# (a real-time factor near 0.3, benchmarks/transcription.py).
-TRANSCRIBE_ESTIMATE_SECONDS = 1200.0
+# ... and transcribing an hour of speech with the embedded engine takes 18-36 min of CPU (a
+# real-time factor of 0.3-0.6 on this machine, by its load; benchmarks/transcription.py).
+TRANSCRIBE_ESTIMATE_SECONDS = 1800.0
 
 
 def _estimate(params: MediaInput, usd_per_second: float) -> float:
