@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Callable
+import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import jiwer
@@ -14,15 +16,23 @@ import pytest
 from google.cloud import firestore
 
 from cli.uploading import upload_file
-from deploy.local.ephemeral import Stack
+from deploy.local.ephemeral import Stack, start_stack
 from jobs.contract.models import Job, JobStatus, StageStatus
+from samples.speech import join_recordings
 from tests.pipelines.conftest import Spoken
 from tests.pipelines.media.test_transcription import MAX_WER, TIME_TOLERANCE_SECONDS
-from tests.support import JobsWatcher, submit_media
+from tests.support import JobsWatcher, log_lines, submit_media, wait_until
 
 # Three spans of the 31 s recording, with boundaries at 10 s and 20 s: mid-utterance both.
 SPAN_SECONDS = "10"
 WAIT = 400.0  # recognising ~50 s of sound (spans and overlaps) on a loaded 2-core machine
+
+
+@pytest.fixture(scope="module")
+def short_spans(log_dir: Path) -> Iterator[Stack]:
+    running = start_stack(log_dir / "short-spans", LONGRUN_TRANSCRIPT_SPAN_SECONDS=SPAN_SECONDS)
+    yield running
+    running.stop()
 
 
 def transcribed(stack: Stack, db: firestore.Client, spoken: Spoken, **options: bool) -> Job:
@@ -38,9 +48,9 @@ def transcribed(stack: Stack, db: firestore.Client, spoken: Spoken, **options: b
 
 @pytest.mark.timeout(2 * WAIT)
 def test_a_recording_of_speech_is_transcribed_across_spans_into_three_downloadable_files(
-    make_stack: Callable[..., Stack], db: firestore.Client, spoken: Spoken
+    short_spans: Stack, db: firestore.Client, spoken: Spoken
 ) -> None:
-    stack = make_stack(LONGRUN_TRANSCRIPT_SPAN_SECONDS=SPAN_SECONDS)
+    stack = short_spans
 
     final = transcribed(stack, db, spoken)
     with stack.api() as api:
@@ -82,3 +92,44 @@ def test_transcription_can_be_turned_off(
     assert final.result is not None
     assert "transcript" not in final.result
     assert "transcript.json" not in final.artifacts
+
+
+def test_cancelling_during_transcription_stops_its_spans_within_one_utterance(
+    short_spans: Stack, db: firestore.Client, spoken: Spoken, tmp_path: Path
+) -> None:
+    longer = tmp_path / "twice.wav"
+    join_recordings(spoken.recordings * 2, longer)  # 60 s: six spans of 10 s
+    watcher = JobsWatcher.start(db, short_spans.settings)
+    with short_spans.api() as api:
+        source = upload_file(api, longer, "audio/wav")
+        job_id = submit_media(api, source=source)
+
+        def recognising(job: Job) -> bool:
+            stage = next(s for s in job.stages if s.name == "transcribe")
+            running = stage.items.running if stage.items else {}
+            return any(progress > 0.15 for progress in running.values())
+
+        watcher.wait_for(job_id, recognising, timeout=WAIT)
+        cancelled_at = time.monotonic()
+        assert api.post(f"/v1/jobs/{job_id}/cancel").status_code == 202
+        wait_until(lambda: bool(stopped_spans(short_spans, job_id)), "a span to stop", timeout=60)
+        stopped_after = time.monotonic() - cancelled_at
+        final = watcher.wait_terminal(job_id, timeout=WAIT)
+    watcher.stop()
+
+    assert final.status == JobStatus.CANCELLED
+    stage = next(s for s in final.stages if s.name == "transcribe")
+    assert stage.status == StageStatus.CANCELLED
+    assert "transcript.json" not in final.artifacts
+    # A decode is never longer than one utterance (at most 12 s of sound) between the progress
+    # calls where an item stops; on a loaded 2-core machine that is a few seconds.
+    assert stopped_after < 15, stopped_after
+
+
+def stopped_spans(stack: Stack, job_id: str) -> list[dict[str, object]]:
+    """The transcription items that ended cancelled."""
+    return [
+        line
+        for line in log_lines(stack, job_id, "stage ended")
+        if line["stage"] == "transcribe" and "item" in line and line["outcome"] == "cancelled"
+    ]

@@ -4,17 +4,23 @@ downloaded at run time (`make dev` and CI transcribe for real).
 
 It decodes utterance by utterance (`utterances.find_utterances`): silence is never decoded, and
 each utterance is one short decode between progress calls. A word's confidence is its posterior
-probability in the decoder's word lattice. PocketSphinx is far less accurate than a neural
-recogniser (the README gives its word error rate on read speech), which is why production runs
-the Google engine; it is here because it is real, small and free.
+probability in the decoder's word lattice. Decoding runs in a process of its own: PocketSphinx's
+search holds Python's GIL for seconds at a time, which in the processor's own process would stall
+its event loop (lease heartbeats, cancel checks, every other request) for as long.
+
+PocketSphinx is far less accurate than a neural recogniser (the README gives its word error rate
+on read speech), which is why production runs the Google engine; it is here because it is real,
+small and free.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import queue
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from functools import partial
+from multiprocessing.connection import Connection
 
 from pocketsphinx import Decoder
 
@@ -26,42 +32,90 @@ from pipelines.media.transcription.utterances import find_utterances
 SAMPLE_RATE = 16000
 # "read(2)" is the dictionary's second pronunciation of "read": the word is "read".
 _VARIANT = re.compile(r"\(\d+\)$")
+# While a decode runs, progress is reported (and a cancel noticed) this often.
+WAIT_SECONDS = 0.5
+# The words of an utterance as they cross the pipe: text, start, end, confidence.
+Timed = tuple[str, float, float, float]
 
 
 class PocketsphinxEngine:
-    """PocketSphinx's en-US models, one decoder per worker thread that uses it at once."""
+    """PocketSphinx's en-US models, one decoding process per worker thread that uses it at once."""
 
     name = "pocketsphinx"
     language = "en-US"
     sample_rate = SAMPLE_RATE
 
     def __init__(self, _settings: Settings) -> None:
-        # A decoder holds a search in progress, so threads never share one; each loads the
-        # models (about 0.4 s and 60 MB), so idle ones are kept for the next span.
-        self._idle: queue.SimpleQueue[Decoder] = queue.SimpleQueue()
+        # Starting a decoding process loads the models (about 1 s and 100 MB), so idle ones are
+        # kept for the next span.
+        self._idle: queue.SimpleQueue[_Recogniser] = queue.SimpleQueue()
 
     def transcribe(self, speech: Speech, progress: Progress) -> list[Word]:
         """The words of each utterance in `speech`, decoded one utterance at a time."""
         if speech.sample_rate != SAMPLE_RATE:
             raise ValueError(f"PocketSphinx takes {SAMPLE_RATE} Hz sound, not {speech.sample_rate}")
         utterances = find_utterances(speech.samples, SAMPLE_RATE)
+        recogniser = self._take()
         words: list[Word] = []
-        with self._decoder() as decoder:
+        try:
             for first, last in utterances:
-                progress(first / max(1, len(speech.samples)))
+                done = first / max(1, len(speech.samples))
+                progress(done)
+                pcm = speech.samples[first:last].tobytes()
                 offset = speech.start + first / SAMPLE_RATE
-                words += _decode(decoder, speech.samples[first:last].tobytes(), offset)
+                timed = recogniser.decode(pcm, offset, partial(progress, done))
+                words += [Word(text=t, start=a, end=b, confidence=c) for t, a, b, c in timed]
+        except BaseException:
+            recogniser.close()  # it may be mid-utterance: its search is abandoned with it
+            raise
+        self._idle.put(recogniser)
         progress(1.0)
         return words
 
-    @contextmanager
-    def _decoder(self) -> Iterator[Decoder]:
+    def _take(self) -> _Recogniser:
         try:
-            decoder = self._idle.get_nowait()
+            return self._idle.get_nowait()
         except queue.Empty:
-            decoder = Decoder(samprate=SAMPLE_RATE, loglevel="FATAL")
-        yield decoder
-        self._idle.put(decoder)
+            return _Recogniser()
+
+
+class _Recogniser:
+    """A decoder in a process of its own, decoding one utterance at a time on request."""
+
+    def __init__(self) -> None:
+        context = multiprocessing.get_context("spawn")  # never fork a threaded server
+        self._connection, theirs = context.Pipe()
+        self._process = context.Process(target=_serve, args=(theirs,), daemon=True)
+        self._process.start()
+        theirs.close()
+
+    def decode(self, pcm: bytes, offset: float, waiting: Callable[[], None]) -> list[Timed]:
+        """The words of one utterance, calling `waiting()` while the decode runs."""
+        self._connection.send((pcm, offset))
+        while not self._connection.poll(WAIT_SECONDS):
+            if not self._process.is_alive():
+                raise RuntimeError(f"the recogniser exited with {self._process.exitcode}")
+            waiting()
+        words: list[Timed] = self._connection.recv()
+        return words
+
+    def close(self) -> None:
+        self._process.kill()
+        self._process.join(timeout=5)
+        self._connection.close()
+
+
+def _serve(connection: Connection) -> None:
+    """The decoding process: load the models, then decode each utterance sent until the pipe
+    closes."""
+    decoder = Decoder(samprate=SAMPLE_RATE, loglevel="FATAL")
+    while True:
+        try:
+            pcm, offset = connection.recv()
+        except EOFError:
+            return
+        words = _decode(decoder, pcm, offset)
+        connection.send([(w.text, w.start, w.end, w.confidence) for w in words])
 
 
 def _decode(decoder: Decoder, pcm: bytes, offset: float) -> list[Word]:
