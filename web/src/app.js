@@ -107,6 +107,8 @@ async function mediaInput(options) {
     highlights: Number($("highlight-count").value),
     thumbnail_width: Number($("thumbnail-width").value),
   };
+  // The sample is generated noise and tones, no speech: there is nothing to transcribe.
+  if (chosen("source") === "sample") input.options.transcribe = false;
   return input;
 }
 
