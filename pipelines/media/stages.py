@@ -227,10 +227,15 @@ async def transcribe_reduce(ctx: StageContext) -> dict[str, Any]:
     ]
     duration = _media(ctx).duration_seconds
     words, gaps = await asyncio.to_thread(join_spans, parts, duration)
-    engine = await asyncio.to_thread(engine_for, ctx.settings)
+    first = next((part for part in parts if part is not None), None)
+    if first is not None:
+        engine_name, language = first.engine, first.language
+    else:  # every span failed: name the engine that would have heard them
+        engine = await asyncio.to_thread(engine_for, ctx.settings)
+        engine_name, language = engine.name, engine.language
     transcript = Transcript(
-        engine=engine.name,
-        language=engine.language,
+        engine=engine_name,
+        language=language,
         duration_seconds=duration,
         segments=group_segments(words),
         gaps=gaps,
