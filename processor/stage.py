@@ -7,16 +7,20 @@ the loop with `run_blocking`, and saves artifacts. It returns `Skipped(reason)` 
 to do, raises `PermanentError` (with a stable code) for input that can never work, and
 `TransientError` for a failure worth another attempt; anything else it raises is treated as a
 bug: retried once, then the job fails with INTERNAL. `fetch_to_file` downloads a public https://
-URL without becoming a proxy into private networks.
+URL without becoming a proxy into private networks; `Download` streams one into Storage,
+continuing over deliveries from a cursor.
 """
 
 from jobs.contract.errors import BudgetExceeded, JobCancelled, PermanentError, TransientError
 from jobs.contract.pipeline import PipelineSpec, StageSpec
 from processor.context import Skipped, StageContext
-from processor.fetch import fetch_to_file
+from processor.downloads import Download
+from processor.fetch import AddressRules, fetch_to_file, trusted
 
 __all__ = [
+    "AddressRules",
     "BudgetExceeded",
+    "Download",
     "JobCancelled",
     "PermanentError",
     "PipelineSpec",
@@ -25,4 +29,5 @@ __all__ = [
     "StageSpec",
     "TransientError",
     "fetch_to_file",
+    "trusted",
 ]
