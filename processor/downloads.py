@@ -138,10 +138,10 @@ class Download:
     verify: ssl.SSLContext | bool = True
     progress: Callable[[int, int | None], None] = lambda done, total: None
     between_chunks: Callable[[], Awaitable[None]] = _nothing
-    fetched: int = 0  # bytes read from the source in this delivery
-    _restarts: int = 0
-    _saved_at: float = float("-inf")
-    _span: tuple[int, int] = (0, 0)  # the bytes this delivery committed, from and to
+    fetched: int = field(default=0, init=False)  # bytes read from the source in this delivery
+    _restarts: int = field(default=0, init=False)
+    _saved_at: float = field(default=float("-inf"), init=False)
+    _span: tuple[int, int] = field(default=(0, 0), init=False)  # committed here: from, to
 
     async def run(self, cursor: Any) -> Artifact:
         """Carry on from `cursor` (None at first) until the object is whole."""
@@ -172,6 +172,8 @@ class Download:
         async with open_source(
             client, self.url, self.rules, self.max_redirects, saved.range_headers()
         ) as (response, _):
+            if _unsatisfiable_at(response) == saved.offset:  # every byte is in: only close it
+                return await self._close(saved, saved.offset)
             why = why_restart(response, saved)
             if why is None:
                 return await self._pump(response, saved, b"")
@@ -372,6 +374,13 @@ def _whole_length(response: httpx.Response) -> int | None:
         return int(match[3]) if match and match[3] != "*" else None
     declared = response.headers.get("content-length", "")
     return int(declared) if declared.isdigit() else None
+
+
+def _unsatisfiable_at(response: httpx.Response) -> int | None:
+    """The file's size a 416 names (`Content-Range: bytes */SIZE`): a range that starts there
+    asks for nothing."""
+    match = re.fullmatch(r"bytes \*/(\d+)", response.headers.get("content-range", "").strip())
+    return int(match[1]) if response.status_code == 416 and match else None
 
 
 def _range_start(response: httpx.Response) -> int | None:

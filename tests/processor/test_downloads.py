@@ -94,6 +94,13 @@ def handler_for(source: Source) -> type[BaseHTTPRequestHandler]:
                 source.requests.append(seen | {"status": 0, "sent": 0})
                 record = source.requests[-1]
             start = self._start(version)
+            if start >= len(version.body) > 0:
+                record["status"] = 416
+                self.send_response(416)
+                self.send_header("Content-Range", f"bytes */{len(version.body)}")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             record["status"] = 206 if start else 200
             self.send_response(record["status"])
             self._headers(version, start)
@@ -418,3 +425,23 @@ async def test_a_finished_upload_whose_delivery_ended_before_returning_is_found_
     assert artifact is not None
     assert artifact.size_bytes == len(body)
     assert len(source.requests) == 1
+
+
+async def test_a_session_holding_a_source_of_unknown_size_whole_is_closed_on_a_416(
+    serve: Callable[[Source], str],
+    deliver: Callable[[str, Any], Awaitable[tuple[Artifact | None, Any]]],
+    storage: Storage,
+) -> None:
+    body = media(4 * CHUNK, seed=9)
+    undeclared = Version(body, '"v1"', declared=None)
+    source = Source(first=undeclared, later=undeclared)
+    url = serve(source)
+    _, cursor = await deliver(url, None)
+    for offset in range(held(storage, cursor), len(body), CHUNK):
+        storage.stream_write(cursor["session"], offset, body[offset : offset + CHUNK], None)
+
+    artifact, _ = await deliver(url, cursor)
+
+    assert artifact is not None
+    assert [r["status"] for r in source.requests] == [200, 416]
+    assert storage.bucket.blob(cursor["object_name"]).download_as_bytes() == body
