@@ -143,9 +143,12 @@ def _run(stack: Stack, served: _Served, port: int, budget: float) -> dict[str, A
     with stack.api() as api:
         body = {"pipeline": "media-analysis", "input": {"source": f"https://{HOST}:{port}/v"}}
         job_id: str = api.post("/v1/jobs", json=body).raise_for_status().json()["job_id"]
-    began, peak = time.monotonic(), before
+    began, peak, samples = time.monotonic(), before, list[int]()
     while (status := _fetch_status(db, stack, job_id)) not in ("succeeded", "failed"):
-        peak = max(peak, _rss_kib(pid, "VmRSS"))
+        rss = _rss_kib(pid, "VmRSS")
+        peak = max(peak, rss)
+        if len(samples) < (time.monotonic() - began) / 2:  # one every 2 s
+            samples.append(round(rss / 1024))
         if time.monotonic() - began > WAIT_SECONDS:
             raise TimeoutError("the fetch never ended")
         time.sleep(0.05)
@@ -171,6 +174,7 @@ def _run(stack: Stack, served: _Served, port: int, budget: float) -> dict[str, A
         "processor_rss_before_mib": round(before / 1024, 1),
         "processor_rss_peak_mib": round(peak / 1024, 1),
         "processor_rss_growth_mib": round((peak - before) / 1024, 1),
+        "processor_rss_every_2s_mib": samples,
         "identical": status == "succeeded"
         and _stored_digest(stack, f"jobs/{job_id}/source.wav") == expected.hexdigest(),
     }

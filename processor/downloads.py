@@ -276,6 +276,10 @@ class Download:
             while len(pending) >= self.chunk_bytes:
                 await writer.send(bytes(pending[: self.chunk_bytes]))
                 del pending[: self.chunk_bytes]
+                if self._saved_at == float("-inf"):
+                    # A delivery's first piece is waited for, so it saves a cursor (and counts
+                    # as progress) as early as it can; the rest overlap with reading.
+                    await writer.settle()
                 if writer.committed > self._span[1]:
                     await self._committed(cursor, writer.committed)
         size = writer.sent + len(pending)
