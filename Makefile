@@ -24,9 +24,11 @@ web/public/app.js: $(NODE_STAMP) $(wildcard web/src/*.js)
 
 install: $(STAMP) web/public/app.js
 
-## The local stack (emulators, API on :8000, processor on :8001) in the foreground.
+## The local stack (emulators, API on :8000, processor on :8001) in the foreground;
+## `make dev PROCESSORS=2` runs two processor processes behind the push endpoint.
+PROCESSORS ?= 1
 dev: install
-	$(BIN)/longrun dev
+	$(BIN)/longrun dev --processors $(PROCESSORS)
 
 ## The whole suite, against Google's real emulators (started by the fixtures).
 test: install

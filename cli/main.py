@@ -19,6 +19,7 @@ from cli.demo import upload_sample
 from cli.session import api_client
 from cli.uploading import upload_file
 from cli.watch import watch_job
+from deploy.local.apps import MAX_PROCESSORS
 from deploy.local.processes import StackError
 from deploy.local.stack import LocalStack, Ports
 from jobs.cloud.identity import SignInError
@@ -42,6 +43,15 @@ def dev(
     pubsub_port: Annotated[int, typer.Option(help="Port of the Pub/Sub emulator.")] = 8085,
     storage_port: Annotated[int, typer.Option(help="Port of the Storage emulator.")] = 9199,
     auth_port: Annotated[int, typer.Option(help="Port of the Firebase Auth emulator.")] = 9099,
+    processors: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=MAX_PROCESSORS,
+            help="Processor processes behind the one push endpoint, as Cloud Run instances; "
+            "a dead one is replaced. Their logs: processor-<i>.log.",
+        ),
+    ] = 1,
 ) -> None:
     """Run the whole system locally on Google's emulators, in the foreground."""
     stop = threading.Event()
@@ -59,7 +69,11 @@ def dev(
         service=api_port,
         processor=processor_port,
     )
-    stack = LocalStack(say=lambda text: console.print(f"[bold]longrun dev[/]: {text}"), ports=ports)
+    stack = LocalStack(
+        say=lambda text: console.print(f"[bold]longrun dev[/]: {text}"),
+        ports=ports,
+        processors=processors,
+    )
     try:
         stack.check()
         stack.start()
@@ -92,8 +106,12 @@ def _submit_and_follow(api_url: str, pipeline: str, payload: Any, watch: bool) -
     body = _call(api_url, "POST", "/v1/jobs", {"pipeline": pipeline, "input": payload})
     job_id = body["job_id"]
     console.print(f"Submitted job [bold]{job_id}[/] ({pipeline}).")
-    if not watch:
-        return
+    if watch:
+        _follow(api_url, job_id)
+
+
+def _follow(api_url: str, job_id: str) -> None:
+    """Show the job live to its end, then its outcome; exit 1 unless it succeeded."""
     _use_local_emulator_for(api_url)
     with _client(api_url) as api_session:
         job = watch_job(job_id, Settings(), console, api_session)
@@ -109,6 +127,14 @@ def _submit_and_follow(api_url: str, pipeline: str, payload: Any, watch: bool) -
         )
     if job.status != JobStatus.SUCCEEDED:
         raise typer.Exit(1)
+
+
+@app.command()
+def watch(job_id: str, api: ApiOption = None) -> None:
+    """Follow a job live, a bar per stage, to its end (exit 0 only if it succeeded)."""
+    api_url = api or Settings().api_url
+    _call(api_url, "GET", f"/v1/jobs/{job_id}")  # the API says whether it is the caller's to see
+    _follow(api_url, job_id)
 
 
 @app.command()

@@ -13,11 +13,13 @@ from typing import Any
 import httpx
 from google.cloud import firestore
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextColumn
+from rich.table import Column
 
 from jobs.cloud.store import job_from_document
 from jobs.contract.budget import usd
-from jobs.contract.models import Job, StageStatus
+from jobs.contract.models import Job, JobStatus, StageItems, StageState, StageStatus
 from jobs.contract.settings import Settings
 
 _STATUS_STYLE = {
@@ -35,7 +37,8 @@ QUIET_SECONDS = 3.0
 
 
 def watch_job(job_id: str, settings: Settings, console: Console, api: httpx.Client) -> Job:
-    """Show a progress bar per stage until the job ends; return the final job."""
+    """Show a progress bar per stage until the job ends (stages running at once move together,
+    a fanned-out stage counts its parts); return the final job."""
     updates: queue.Queue[Job | None] = queue.Queue()
     client = firestore.Client(project=settings.project_id)
     ref = client.collection(settings.jobs_collection).document(job_id)
@@ -96,33 +99,74 @@ def _changes(
 
 
 def _render(next_change: Callable[[], Job | None], console: Console, job_id: str) -> Job:
+    # The notes (parts running, the job's message) get long: they are cut short, never the bars.
     columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
+        TextColumn("{task.description}", table_column=Column(no_wrap=True)),
+        BarColumn(bar_width=None, table_column=Column(ratio=2, min_width=10)),
         TaskProgressColumn(),
-        TextColumn("{task.fields[note]}"),
+        TextColumn(
+            "{task.fields[note]}", table_column=Column(ratio=3, no_wrap=True, overflow="ellipsis")
+        ),
     )
-    with Progress(*columns, console=console) as bars:
+    with Progress(*columns, console=console, expand=True) as bars:
         tasks: dict[str, TaskID] = {}
         overall = bars.add_task("[bold]job", total=1.0, note="")
         while True:
             job = next_change()
             if job is None:
                 raise LookupError(f"Job {job_id} does not exist.")
+            headline = job.stage if job.status == JobStatus.RUNNING else None
             for stage in job.stages:
+                label = escape(stage.label)
                 if stage.name not in tasks:
-                    tasks[stage.name] = bars.add_task(stage.label, total=1.0, note="")
-                style = _STATUS_STYLE[stage.status]
-                note = f"[{style}]{stage.status.value}[/]"
-                if stage.message and stage.status == StageStatus.RUNNING:
-                    note += f" {stage.message}"
-                done = 1.0 if stage.status.done else stage.progress
-                bars.update(tasks[stage.name], completed=done, note=note)
+                    tasks[stage.name] = bars.add_task(label, total=1.0, note="")
+                bars.update(
+                    tasks[stage.name],
+                    description=f"[bold]{label}[/]" if stage.name == headline else label,
+                    completed=1.0 if stage.status.done else stage.progress,
+                    note=_note(stage),
+                )
             eta = f" · about {job.eta_seconds:.0f} s left" if job.eta_seconds else ""
-            note = f"{job.message}{eta}{_spent(job)}"
+            note = f"{escape(job.message)}{eta}{_spent(job)}"
             bars.update(overall, completed=job.progress, note=note)
             if job.status.terminal:
                 return job
+
+
+def _note(stage: StageState) -> str:
+    """The stage's status, then its parts (once it fans out) or what it says it is doing."""
+    style = _STATUS_STYLE[stage.status]
+    note = f"[{style}]{stage.status.value}[/]"
+    if stage.items is not None:
+        return f"{note} {_parts(stage, stage.items)}"
+    if stage.message and stage.status == StageStatus.RUNNING:
+        note += f" {escape(stage.message)}"
+    return note
+
+
+# A part's own progress in one character, so many running parts fit on the stage's line.
+_BLOCKS = "▁▂▃▄▅▆▇█"
+MAX_PARTS_SHOWN = 8
+
+
+def _parts(stage: StageState, items: StageItems) -> str:
+    """Parts done of how many, how many failed, and each part running now with its progress."""
+    text = f"{items.done}/{items.total} parts"
+    if items.failed:
+        text += f", [red]{items.failed} failed[/]"
+    running = sorted((int(number), fraction) for number, fraction in items.running.items())
+    if running:
+        # Numbered from 0 in the job document; people count from 1.
+        shown = [f"#{n + 1}{_block(fraction)}" for n, fraction in running[:MAX_PARTS_SHOWN]]
+        more = len(running) - MAX_PARTS_SHOWN
+        text += " · " + " ".join(shown) + (f" +{more} more" if more > 0 else "")
+    elif items.complete and stage.status == StageStatus.RUNNING:
+        text += " · combining"
+    return text
+
+
+def _block(fraction: float) -> str:
+    return _BLOCKS[min(len(_BLOCKS) - 1, int(fraction * len(_BLOCKS)))]
 
 
 def _spent(job: Job) -> str:

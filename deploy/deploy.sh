@@ -35,6 +35,45 @@ MAX_RETRY_DELAY=300s
 MAX_DELIVERY_ATTEMPTS=20
 SWEEP_SCHEDULE="* * * * *"
 
+# The processor's instances (the env file may set each). Stages and fan-out items are CPU-bound
+# (decoding and analysis keep about one vCPU busy each), so an instance takes as many at once as
+# it has vCPUs: each runs at full speed, its time inside the stage budget stays predictable, and
+# more work makes Cloud Run start instances instead of time-slicing the ones it has. At most
+# MAX_INSTANCES x CONCURRENCY stages run at once (100 by default); a push beyond that is refused
+# (429), and Pub/Sub retries it with the backoff above: 20 deliveries span about 75 minutes of
+# refusals before a message dead-letters.
+PROCESSOR_CPU=${PROCESSOR_CPU:-2}
+PROCESSOR_MEMORY_GIB=${PROCESSOR_MEMORY_GIB:-8}
+PROCESSOR_CONCURRENCY=${PROCESSOR_CONCURRENCY:-2}
+PROCESSOR_MIN_INSTANCES=${PROCESSOR_MIN_INSTANCES:-0}
+PROCESSOR_MAX_INSTANCES=${PROCESSOR_MAX_INSTANCES:-50}
+
+# whole_number NAME MIN MAX: stop, naming the setting, unless it is a whole number in MIN..MAX.
+whole_number() {
+  local name=$1 min=$2 max=$3
+  local value=${!name}
+  if ! [[ "$value" =~ ^[0-9]+$ ]] || [ "$value" -lt "$min" ] || [ "$value" -gt "$max" ]; then
+    echo "$ENV_FILE sets $name=$value: it must be a whole number from $min to $max." >&2
+    exit 2
+  fi
+}
+
+# Cloud Run's own limits, checked before anything is deployed: 1, 2, 4, 6 or 8 vCPUs, at most
+# 4 GiB of memory per vCPU, at most 1000 requests per instance.
+check_processor_size() {
+  case "$PROCESSOR_CPU" in
+    1 | 2 | 4 | 6 | 8) ;;
+    *)
+      echo "$ENV_FILE sets PROCESSOR_CPU=$PROCESSOR_CPU: Cloud Run offers 1, 2, 4, 6 or 8." >&2
+      exit 2
+      ;;
+  esac
+  whole_number PROCESSOR_MEMORY_GIB 1 $((4 * PROCESSOR_CPU))
+  whole_number PROCESSOR_CONCURRENCY 1 1000
+  whole_number PROCESSOR_MAX_INSTANCES 1 1000
+  whole_number PROCESSOR_MIN_INSTANCES 0 "$PROCESSOR_MAX_INSTANCES"
+}
+
 # env_vars KEY=VALUE...: one --set-env-vars flag. `^|^` makes `|` the separator, since values
 # such as ALLOWED_ORIGINS (a JSON list) hold commas.
 env_vars() {
@@ -61,20 +100,27 @@ common_env() {
 deploy_processor() { # AUDIENCE (empty on the very first deploy)
   local env
   mapfile -t env < <(common_env)
-  # Cost accounting charges each stage the instance's size (an upper bound at concurrency 3).
-  env+=("LONGRUN_APP=processor" "LONGRUN_PROCESSOR_VCPUS=2" "LONGRUN_PROCESSOR_MEMORY_GIB=8")
+  # Cost accounting charges each stage the instance's size (an upper bound when stages share
+  # an instance).
+  env+=(
+    "LONGRUN_APP=processor"
+    "LONGRUN_PROCESSOR_VCPUS=$PROCESSOR_CPU"
+    "LONGRUN_PROCESSOR_MEMORY_GIB=$PROCESSOR_MEMORY_GIB"
+  )
   if [ -n "$1" ]; then
     env+=("LONGRUN_PUSH_AUTH_SERVICE_ACCOUNT=$PUSH_EMAIL" "LONGRUN_PUSH_AUTH_AUDIENCE=$1")
   fi
-  # Each request runs one stage: media decoding and analysis on 2 CPUs, with the source in the
-  # in-memory scratch disk, so few stages share an instance. No minimum: Pub/Sub retries ride
-  # out a cold start. The maximum bounds cost and Firestore write contention.
+  # Each request runs one stage or item: CPU-bound work with its scratch files in the
+  # in-memory disk, as many at once as the instance has vCPUs (see PROCESSOR_CPU above). No
+  # minimum: Pub/Sub retries ride out a cold start. The maximum bounds cost, and how many
+  # stages write to Firestore at once.
   run gcloud run deploy "$PROCESSOR_SERVICE" "${R[@]}" --image="$IMAGE" \
     --service-account="$PROCESSOR_EMAIL" --no-allow-unauthenticated \
-    --execution-environment=gen2 --cpu=2 --memory=8Gi --concurrency=3 \
+    --execution-environment=gen2 --cpu="$PROCESSOR_CPU" --memory="${PROCESSOR_MEMORY_GIB}Gi" \
+    --concurrency="$PROCESSOR_CONCURRENCY" \
     --timeout="$STAGE_REQUEST_TIMEOUT_SECONDS" --cpu-boost \
-    --min-instances="${PROCESSOR_MIN_INSTANCES:-0}" \
-    --max-instances="${PROCESSOR_MAX_INSTANCES:-10}" \
+    --min-instances="$PROCESSOR_MIN_INSTANCES" \
+    --max-instances="$PROCESSOR_MAX_INSTANCES" \
     --set-secrets="LONGRUN_WEBHOOK_SECRET=$WEBHOOK_SECRET:latest" \
     "$(env_vars "${env[@]}")"
 }
@@ -177,6 +223,7 @@ api() {
     "$(env_vars "${env[@]}")"
 }
 
+check_processor_size
 processor
 subscriptions
 scheduler

@@ -34,6 +34,24 @@ class Skipped:
     reason: str
 
 
+@dataclass(frozen=True)
+class Items:
+    """Return this from a stage whose spec declares a `fan_out`: its work, split into items
+    (one small JSON-able description each, say a time span). Each runs as its own message, on
+    any processor instance, then the stage's reduce gets their outputs."""
+
+    items: list[Any]
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What a delivery reads: the outputs of the stages its stage needs, by stage name, and for
+    a reduce its items' outputs in order (None for an item that failed, under a "gap" policy)."""
+
+    outputs: dict[str, Any]
+    item_outputs: list[Any] | None = None
+
+
 @dataclass
 class StageContext:
     """Everything a stage needs from longrun."""
@@ -42,19 +60,27 @@ class StageContext:
     owner: str
     stage: str
     input: dict[str, Any]
+    # The outputs of the stages this one needs (directly or through others), by stage name.
     outputs: dict[str, Any]
     attempt: int
     cursor: Any
     scratch_dir: Path
     settings: Settings
     storage: Storage
-    log: logging.LoggerAdapter[logging.Logger]
+    log: (
+        logging.Logger
+    )  # a plain logger: `extra` fields reach the JSON line (an adapter drops them)
     _reporter: ProgressReporter
     _read_cancel_requested: Callable[[], Awaitable[bool]]
     _save_cursor: Callable[[Any], Awaitable[None]]
     _find_upload: Callable[[str], Awaitable[Upload | None]]
     _costs: CostLedger
     artifacts: dict[str, Artifact] = field(default_factory=dict)
+    # In an item of a fanned-out stage: its number and its description (from `Items`).
+    item_number: int | None = None
+    item: Any = None
+    # In a fanned-out stage's reduce: each item's output, in order; None where one failed.
+    item_outputs: list[Any] | None = None
     _last_cancel_check: float = field(default=float("-inf"))
     _last_progress: tuple[float, str | None] = (0.0, None)
 
@@ -74,8 +100,9 @@ class StageContext:
         self._costs.check()
 
     async def check_cancelled(self) -> None:
-        """Raise JobCancelled once the user has cancelled (it reads Firestore at most once a
-        second), and BudgetExceeded once the job is over its budget."""
+        """Raise JobCancelled once the user has cancelled, or the job ended otherwise (another
+        stage failed, say); it reads Firestore at most once a second. Raises BudgetExceeded
+        once the job is over its budget."""
         self._costs.check()
         now = time.monotonic()
         if now - self._last_cancel_check < CANCEL_CHECK_SECONDS:
@@ -136,7 +163,8 @@ class StageContext:
         return path
 
     async def save_artifact(self, name: str, data: bytes | Path, content_type: str) -> Artifact:
-        """Store a file or bytes as the job's artifact `name` (listed in the job document)."""
+        """Store a file or bytes as the job's artifact `name` (listed in the job document once
+        this delivery succeeds)."""
         object_name = f"jobs/{self.job_id}/{name}"
         if isinstance(data, Path):
             upload = self.storage.upload_file

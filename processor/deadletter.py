@@ -10,7 +10,7 @@ from datetime import datetime
 from jobs.cloud.store import Decision, JobStore
 from jobs.contract import transitions
 from jobs.contract.models import ErrorInfo, Job, StageMessage, utcnow
-from jobs.contract.runs import Run
+from jobs.contract.runs import Run, RunStatus
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ def decide_undelivered(
     if job is None or index is None or job.status.terminal:
         return Decision(None)
     now = utcnow()
-    if run.done or run.is_live(now):
+    if run.done or run.is_live(now) or run.status == RunStatus.FAILED:
         return Decision(None)
     if published_at is not None and run.retried_at is not None and published_at < run.retried_at:
         return Decision(None)
@@ -39,7 +39,7 @@ def decide_undelivered(
     )
     failed = transitions.stage_failed(job, index, error, now)
     ended = run.failed(error, now).model_copy(update={"expire_at": job.expire_at})
-    return Decision(failed, job=failed, runs={message.stage: ended})
+    return Decision(failed, job=failed, runs={message.run_name: ended})
 
 
 async def fail_undelivered(
@@ -48,9 +48,9 @@ async def fail_undelivered(
     """See `decide_undelivered`; the failed job, if this message failed it."""
 
     def decide(job: Job | None, runs: Mapping[str, Run]) -> Decision[Job | None]:
-        return decide_undelivered(job, runs.get(message.stage, Run()), message, published_at)
+        return decide_undelivered(job, runs.get(message.run_name, Run()), message, published_at)
 
-    failed_job = await store.decide(message.job_id, decide, runs=[message.stage])
+    failed_job = await store.decide(message.job_id, decide, runs=[message.run_name])
     log.warning(
         "dead-lettered stage message: %s",
         "job failed" if failed_job else "ignored",

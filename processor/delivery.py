@@ -38,4 +38,5 @@ class Delivery:
             duration_seconds=time.monotonic() - self._claimed_clock,
             queue_wait_seconds=self.queue_wait_seconds,
             error_code=error_code,
+            item=lease.item,
         )

@@ -1,55 +1,80 @@
-"""Ending a stage's lease: the run document and the job's transition in one atomic write, then
-the next stage published (or the same one, to continue)."""
+"""Ending a lease: the run document and the job's transition in one atomic write, then what that
+made due published (the stages it made ready, a fanned-out stage's items or reduce, or the same
+stage or item again, to continue)."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
 
 from google.api_core.exceptions import InvalidArgument
 
 from jobs.contract import transitions
 from jobs.contract.errors import PermanentError
-from jobs.contract.models import Artifact, ErrorInfo, Job, utcnow
+from jobs.contract.models import MAX_ITEMS, Artifact, ErrorInfo, Job, StageMessage, utcnow
+from jobs.contract.pipeline import ItemFailure
 from jobs.contract.runs import Lease, Run, exhausted_error
 from jobs.telemetry.metric_logs import StageOutcome
-from processor.costs import CostLedger
+from processor import outputs
+from processor.costs import CostLedger, charged
 from processor.delivery import Delivery
-from processor.leases import JobUpdate, LeaseLost
-from processor.runtime import Outcome, Runtime, job_ended, publish_stage
+from processor.leases import Finished, JobUpdate, LeaseLost, item_failure
+from processor.runtime import Outcome, Runtime, job_ended, publish
 
 log = logging.getLogger(__name__)
 
-# Firestore stores at most 1 MiB in a document; the run's own fields and name need the rest.
-MAX_OUTPUT_BYTES = 1024 * 1024 - 16 * 1024
+# Firestore stores at most 1 MiB in a document; the job's own fields need the rest.
+MAX_RESULT_BYTES = 1024 * 1024 - 64 * 1024
 # Longest text of Firestore's refusal shown to users.
 _MAX_REFUSAL_TEXT = 300
 
+# The job's result, computed from every stage's output when the last stage ends.
+ResultOf = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
+class _ResultNeeded(Exception):
+    """This stage turned out to be the last one: the job's result must be computed first."""
+
 
 class Finisher:
-    """Ends one lease: the run document and the job's transition in one atomic write."""
+    """Ends one lease (of a stage, its reduce, or one of its items) in one atomic write."""
 
     def __init__(
-        self, runtime: Runtime, lease: Lease, costs: CostLedger, delivery: Delivery | None = None
+        self,
+        runtime: Runtime,
+        lease: Lease,
+        costs: CostLedger,
+        delivery: Delivery | None = None,
+        item_policy: ItemFailure = ItemFailure.FAIL,
     ) -> None:
         self._runtime = runtime
         self._lease = lease
         self._costs = costs
         self._delivery = delivery or Delivery()
+        self._item_policy = item_policy
 
-    async def _finish(self, ended: Callable[[Run], Run], update: JobUpdate) -> Job | None:
-        def charged(job: Job) -> Job:
-            # The stage's final costs go in first, so the transition's `stages` carries them.
-            return update(self._costs.charged(job, self._index(job)))
+    @property
+    def _item(self) -> int | None:
+        return self._lease.item
+
+    async def _finish(self, ended: Callable[[Run], Run], update: JobUpdate) -> Finished | None:
+        amounts = self._costs.unsaved()
+
+        def update_charged(job: Job) -> Job:
+            # The delivery's costs go in first, so the transition's `stages` carries them.
+            return update(charged(job, self._index(job), amounts))
 
         try:
-            job = await self._runtime.leases.finish(self._lease, ended, charged)
+            finished = await self._runtime.leases.finish(self._lease, ended, update_charged)
         except LeaseLost:
             log.warning("lease lost before the attempt could be recorded; the new owner decides")
             return None
-        await job_ended(self._runtime, job)
-        return job
+        self._costs.saved(amounts)
+        assert finished.job is not None, "a lease given up raises LeaseLost"
+        await job_ended(self._runtime, finished.job)
+        return finished
 
     def _index(self, job: Job) -> int:
         index = job.stage_index(self._lease.stage)
@@ -59,70 +84,102 @@ class Finisher:
     async def succeeded(
         self,
         output: Any,
-        result_of: Callable[[], dict[str, Any]],
         artifacts: dict[str, Artifact],
+        result_of: ResultOf,
         *,
         skipped: str | None = None,
     ) -> Outcome:
-        """Record the stage's output; `result_of` gives the job's result if this was the last.
+        """Record the output (in Cloud Storage if it is big) and what it made due; `result_of`
+        gives the job's result when this was the last stage.
 
-        Raises PermanentError if Firestore cannot store the output or the result: no attempt
-        would ever commit them.
+        Raises PermanentError if Firestore cannot store the result: no attempt ever would.
         """
-        _check_size("stage's output", output)
+        kept = await outputs.stored(
+            self._runtime.storage, self._lease.job_id, self._lease.run_name, output
+        )
+        result: dict[str, Any] | None = None
 
         def update(job: Job) -> Job:
-            index = self._index(job)
-            last = transitions.next_pending(job, index) is None
-            result = _check_size("job's result", result_of()) if last else None
             now = utcnow()
-            after = transitions.stage_succeeded(
-                job, index, now, result=result, artifacts=artifacts, skipped=skipped
-            )
+            index = self._index(job)
+            job = job.model_copy(update={"artifacts": {**job.artifacts, **artifacts}})
+            if self._item is not None:
+                return transitions.item_settled(job, index, self._item, now, failed=False)
+            if transitions.all_done_but(job, index) and result is None:
+                raise _ResultNeeded
+            after = transitions.stage_succeeded(job, index, now, result=result, skipped=skipped)
             if after.cancel_requested and not after.status.terminal:
                 after = transitions.job_cancelled(after, None, now)
             return after
 
+        def ended(run: Run) -> Run:
+            return run.succeeded(kept.value, utcnow(), kept.uri)
+
         try:
-            job = await self._finish(lambda run: run.succeeded(output, utcnow()), update)
+            try:
+                finished = await self._finish(ended, update)
+            except _ResultNeeded:
+                result = _checked_result(await result_of({self._lease.stage: output}))
+                finished = await self._finish(ended, update)
         except InvalidArgument as exc:  # deterministic: the same write fails every time
             raise _refused(exc) from exc
-        self._ended(StageOutcome.SKIPPED if skipped else StageOutcome.SUCCEEDED, job)
-        if job is not None and not job.status.terminal and job.stage is not None:
-            return await self._publish_next(job.job_id, job.stage)
-        return Outcome.ACK
+        self._ended(StageOutcome.SKIPPED if skipped else StageOutcome.SUCCEEDED, finished)
+        return await self._publish(finished.due if finished else [])
 
-    async def _publish_next(self, job_id: str, stage: str) -> Outcome:
-        """After the commit, nothing may fail the stage: a redelivery republishes what is next."""
+    async def fanned_out(self, items: list[Any]) -> Outcome:
+        """The stage split its work into `items`: record them and publish one message each."""
+        _check_items(items)
+
+        def update(job: Job) -> Job:
+            return transitions.stage_fanned_out(job, self._index(job), len(items), utcnow())
+
+        policy = self._item_policy
+        finished = await self._finish(lambda run: run.fanned_out(items, policy, utcnow()), update)
+        self._ended(StageOutcome.FANNED_OUT, finished)
+        if finished is None:
+            return Outcome.ACK
+        job_id, stage = self._lease.job_id, self._lease.stage
+        due = [StageMessage(job_id=job_id, stage=stage, item=n) for n in range(len(items))]
+        return await self._publish(due)
+
+    async def _publish(self, due: list[StageMessage]) -> Outcome:
+        """After the commit, nothing may fail the stage: a redelivery re-publishes what is due."""
         try:
-            await publish_stage(self._runtime, job_id, stage)
+            await publish(self._runtime, due)
         except Exception:
-            log.warning("publishing the next stage failed; a redelivery will", exc_info=True)
+            log.warning("publishing what is due failed; a redelivery will", exc_info=True)
             return Outcome.RETRY
         return Outcome.ACK
 
     async def failed(self, error: ErrorInfo) -> Outcome:
         error = error.model_copy(update={"stage": self._lease.stage})
-        job = await self._finish(
-            lambda run: run.failed(error, utcnow()),
-            lambda job: transitions.stage_failed(job, self._index(job), error, utcnow()),
-        )
-        self._ended(StageOutcome.FAILED, job, error.code)
-        return Outcome.ACK
+
+        def update(job: Job) -> Job:
+            index, now = self._index(job), utcnow()
+            if self._item is None:
+                return transitions.stage_failed(job, index, error, now)
+            return item_failure(job, index, self._item, error, self._item_policy, now)
+
+        finished = await self._finish(lambda run: run.failed(error, utcnow()), update)
+        self._ended(StageOutcome.FAILED, finished, error.code)
+        return await self._publish(finished.due if finished else [])
 
     async def cancelled(self) -> Outcome:
-        job = await self._finish(
+        finished = await self._finish(
             lambda run: run.cancelled(utcnow()),
             lambda job: transitions.job_cancelled(job, self._index(job), utcnow()),
         )
-        self._ended(StageOutcome.CANCELLED, job)
+        self._ended(StageOutcome.CANCELLED, finished)
         return Outcome.ACK
 
     async def continuing(self) -> Outcome:
-        job = await self._continue()
-        if job is not None:
-            await publish_stage(self._runtime, job.job_id, self._lease.stage)
-        self._ended(StageOutcome.CONTINUED, job)
+        finished = await self._continue()
+        if finished is not None:
+            again = StageMessage(
+                job_id=self._lease.job_id, stage=self._lease.stage, item=self._item
+            )
+            await publish(self._runtime, [again])
+        self._ended(StageOutcome.CONTINUED, finished)
         return Outcome.ACK
 
     async def transient(self, error: ErrorInfo) -> Outcome:
@@ -142,14 +199,14 @@ class Finisher:
 
     async def _retried(self, error: ErrorInfo) -> Outcome:
         error = error.model_copy(update={"stage": self._lease.stage})
-        job = await self._retry(error)
-        self._ended(StageOutcome.RETRYING, job, error.code)
+        finished = await self._retry(error)
+        self._ended(StageOutcome.RETRYING, finished, error.code)
         return Outcome.RETRY
 
     async def interrupted(self, checkpointed: bool) -> None:
         """Release the lease of a stage stopped by shutdown, so its redelivery starts at once."""
         if checkpointed:
-            job = await self._continue()
+            finished = await self._continue()
         else:
             error = ErrorInfo(
                 code="INTERRUPTED",
@@ -157,56 +214,64 @@ class Finisher:
                 retryable=True,
                 stage=self._lease.stage,
             )
-            job = await self._retry(error)
+            finished = await self._retry(error)
         log.warning("stage interrupted by shutdown; lease released")
-        self._ended(StageOutcome.CONTINUED if checkpointed else StageOutcome.RETRYING, job)
+        self._ended(StageOutcome.CONTINUED if checkpointed else StageOutcome.RETRYING, finished)
 
-    async def _continue(self) -> Job | None:
-        return await self._finish(
-            lambda run: run.continuing(utcnow()),
-            lambda job: transitions.stage_continuing(job, self._index(job), utcnow()),
-        )
+    def _stopped(self, job: Job, now: datetime, stage_update: Callable[[Job, int], Job]) -> Job:
+        """An attempt ended without an outcome: an item leaves the running ones, a stage says so."""
+        if self._item is not None:
+            return transitions.item_stopped(job, self._index(job), self._item, now)
+        return stage_update(job, self._index(job))
 
-    async def _retry(self, error: ErrorInfo) -> Job | None:
-        return await self._finish(
-            lambda run: run.retrying(error, utcnow()),
-            lambda job: transitions.stage_retrying(job, self._index(job), error, utcnow()),
-        )
+    async def _continue(self) -> Finished | None:
+        def update(job: Job) -> Job:
+            now = utcnow()
+            return self._stopped(job, now, lambda j, i: transitions.stage_continuing(j, i, now))
 
-    def _ended(self, outcome: StageOutcome, job: Job | None, error_code: str | None = None) -> None:
+        return await self._finish(lambda run: run.continuing(utcnow()), update)
+
+    async def _retry(self, error: ErrorInfo) -> Finished | None:
+        def update(job: Job) -> Job:
+            now = utcnow()
+            return self._stopped(
+                job, now, lambda j, i: transitions.stage_retrying(j, i, error, now)
+            )
+
+        return await self._finish(lambda run: run.retrying(error, utcnow()), update)
+
+    def _ended(
+        self, outcome: StageOutcome, finished: Finished | None, error_code: str | None = None
+    ) -> None:
         """The `stage ended` line; not logged when the lease was lost (the new owner logs it)."""
-        if job is not None:
+        if finished is not None:
             self._delivery.ended(self._lease, outcome, error_code)
 
 
-def firestore_size(value: Any) -> int:
-    """The bytes Firestore counts for a value (its documented storage-size rules)."""
-    total, pending = 0, [value]
-    while pending:  # a loop, not recursion: outputs may nest deeply
-        item = pending.pop()
-        if isinstance(item, str):
-            total += len(item.encode()) + 1
-        elif isinstance(item, bytes):
-            total += len(item)
-        elif isinstance(item, dict):
-            total += sum(len(str(key).encode()) + 1 for key in item)
-            pending.extend(item.values())
-        elif isinstance(item, list | tuple):
-            pending.extend(item)
-        else:  # numbers and timestamps take 8 bytes; booleans and null 1
-            total += 1 if item is None or isinstance(item, bool) else 8
-    return total
-
-
-def _check_size(what: str, value: Any) -> Any:
-    size = firestore_size(value)
-    if size > MAX_OUTPUT_BYTES:
+def _checked_result(result: dict[str, Any]) -> dict[str, Any]:
+    size = outputs.firestore_size(result)
+    if size > MAX_RESULT_BYTES:
         raise PermanentError(
-            f"The {what} is {size:,} bytes, over the {MAX_OUTPUT_BYTES:,} bytes a Firestore "
-            "document can hold; large outputs belong in Cloud Storage as artifacts.",
+            f"The job's result is {size:,} bytes, over the {MAX_RESULT_BYTES:,} bytes a "
+            "Firestore document can hold; large outputs belong in Cloud Storage as artifacts.",
             code="OUTPUT_TOO_LARGE",
         )
-    return value
+    return result
+
+
+def _check_items(items: list[Any]) -> None:
+    """Item descriptions live in the stage's run document: they must be few and small."""
+    if not items or len(items) > MAX_ITEMS:
+        raise PermanentError(
+            f"A stage splits into 1 to {MAX_ITEMS} items, not {len(items)}.", code="BAD_ITEMS"
+        )
+    size = outputs.firestore_size(items)
+    if size > outputs.INLINE_BYTES * 8:
+        raise PermanentError(
+            f"The items' descriptions take {size:,} bytes; describe each item briefly (a span, "
+            "an id) and keep what it needs elsewhere.",
+            code="OUTPUT_TOO_LARGE",
+        )
 
 
 def _refused(exc: InvalidArgument) -> PermanentError:

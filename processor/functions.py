@@ -40,8 +40,7 @@ def load(pipelines: Iterable[PipelineSpec]) -> StageFunctions:
     them); PipelineNotRunnable lists each one that cannot be imported."""
     names: set[str] = set()
     for spec in pipelines:
-        names.add(spec.result)
-        names.update(stage.function for stage in spec.example_stages())
+        names.update(spec.functions())
     found: dict[str, Callable[..., Any]] = {}
     missing: list[str] = []
     for name in sorted(names):

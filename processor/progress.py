@@ -13,7 +13,9 @@ from collections.abc import Awaitable, Callable
 
 log = logging.getLogger(__name__)
 
-Writer = Callable[[float, str | None], Awaitable[None]]
+# Writes one progress report; False if it was not written (too soon after another write of
+# the job), and the reporter tries again an interval later unless a newer report came.
+Writer = Callable[[float, str | None], Awaitable[bool]]
 
 
 class ProgressReporter:
@@ -62,10 +64,13 @@ class ProgressReporter:
 
     async def _send(self, fraction: float, message: str | None) -> None:
         try:
-            await self._write(fraction, message)
+            written = await self._write(fraction, message)
         except Exception:
             # A lost progress write is not worth failing the stage for; the next one carries on.
             log.warning("progress write failed", exc_info=True)
+            return
+        if not written and self._pending is None:
+            self.report(fraction, message)  # deferred: the next interval carries it
 
     async def close(self) -> None:
         """Stop writing, and let writes already sent land first: the runner's record of the

@@ -12,7 +12,7 @@ from jobs.cloud.publisher import StagePublisher
 from jobs.cloud.quotas import Quotas
 from jobs.cloud.storage import Storage
 from jobs.cloud.store import JobStore
-from jobs.contract.models import Job
+from jobs.contract.models import Job, StageMessage
 from jobs.contract.settings import Settings
 from processor.functions import StageFunctions
 from processor.leases import Leases
@@ -49,9 +49,10 @@ class Runtime:
             await asyncio.wait(self.releases, timeout=timeout_seconds)
 
 
-async def publish_stage(runtime: Runtime, job_id: str, stage: str) -> None:
-    """Publish the message that runs `stage` of the job."""
-    await runtime.publisher.publish_stage(job_id, stage)
+async def publish(runtime: Runtime, messages: list[StageMessage]) -> None:
+    """Publish these stage (or item) messages, all at once; raises if any publish failed (after
+    trying every one: a redelivery then re-publishes what is still due)."""
+    await runtime.publisher.publish_all(messages)
 
 
 async def job_ended(runtime: Runtime, job: Job) -> None:

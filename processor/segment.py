@@ -8,21 +8,22 @@ import contextlib
 import logging
 import shutil
 import tempfile
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from jobs.cloud.store import JobStore
+from jobs.cloud.store import Decision
 from jobs.contract import transitions
 from jobs.contract.errors import LongrunError
-from jobs.contract.models import Artifact, Job, utcnow
+from jobs.contract.models import Artifact, Job, StageStatus, utcnow
 from jobs.contract.pipeline import StageSpec
 from jobs.contract.runs import Lease
-from processor.context import StageContext
-from processor.costs import CostLedger
+from processor.context import Inputs, StageContext
+from processor.costs import CostLedger, charged
 from processor.functions import StageFn
 from processor.leases import Claim, LeaseLost
-from processor.progress import ProgressReporter
+from processor.progress import ProgressReporter, Writer
 from processor.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,7 @@ class Segment:
         job: Job,
         claim: Claim,
         spec: StageSpec,
-        outputs: dict[str, Any],
+        inputs: Inputs,
         costs: CostLedger,
     ) -> None:
         assert claim.lease is not None
@@ -58,7 +59,7 @@ class Segment:
         self._claim = claim
         self._spec = spec
         self._lease = claim.lease
-        self._outputs = outputs
+        self._inputs = inputs
         self.checkpointed = False
         self.artifacts: dict[str, Artifact] = {}
 
@@ -73,7 +74,7 @@ class Segment:
         limit = min(spec.timeout_seconds, budget)
         self._costs.check()  # a job already over its budget runs no further stage
         reporter = ProgressReporter(
-            _progress_writer(self._runtime.store, self._job, self._claim.index, self._costs),
+            _progress_writer(self._runtime, self._claim.index, self._lease, self._costs),
             settings.progress_interval_seconds,
         )
         async with _scratch_dir() as scratch:
@@ -105,24 +106,29 @@ class Segment:
     def _context(self, reporter: ProgressReporter, scratch: Path) -> StageContext:
         job, lease, store = self._job, self._lease, self._runtime.store
         stage = job.stages[self._claim.index]
+        # A continuation picks up its progress; an item starts its own from zero.
+        last_progress = (stage.progress, stage.message) if lease.item is None else (0.0, None)
         return StageContext(
             job_id=job.job_id,
             owner=job.owner,
             stage=lease.stage,
             input=job.input,
-            outputs=self._outputs,
+            outputs=self._inputs.outputs,
             attempt=lease.attempt,
             cursor=self._claim.cursor,
             scratch_dir=scratch,
             settings=self._runtime.settings,
             storage=self._runtime.storage,
-            log=logging.LoggerAdapter(logging.getLogger(f"longrun.stage.{job.pipeline}")),
+            log=logging.getLogger(f"longrun.stage.{job.pipeline}"),
             _reporter=reporter,
-            _read_cancel_requested=lambda: store.cancel_requested(job.job_id),
+            _read_cancel_requested=lambda: store.stop_requested(job.job_id),
             _save_cursor=self._checkpoint,
             _find_upload=lambda upload_id: store.get_upload(upload_id, job.owner),
             _costs=self._costs,
-            _last_progress=(stage.progress, stage.message),
+            _last_progress=last_progress,
+            item_number=lease.item,
+            item=self._claim.item,
+            item_outputs=self._inputs.item_outputs,
         )
 
 
@@ -145,17 +151,39 @@ async def _heartbeat(runtime: Runtime, lease: Lease, body: asyncio.Task[Any]) ->
             return
 
 
-def _progress_writer(
-    store: JobStore, job: Job, index: int, costs: CostLedger
-) -> Callable[[float, str | None], Awaitable[None]]:
-    written = job  # the job as this delivery last wrote it
+def _progress_writer(runtime: Runtime, index: int, lease: Lease, costs: CostLedger) -> Writer:
+    """Progress as job writes: each a decision on the job as it is now (parallel stages and
+    items write the same document), skipped while the job was written less than an interval
+    ago by anyone, so all of a job's stages and items together write it about once an interval."""
+    interval = timedelta(seconds=runtime.settings.progress_interval_seconds)
+    # A whole stage's first report is written at once, so even a short stage shows what it
+    # does; items (which may start by the hundred) always wait their turn.
+    first = lease.item is None
 
-    async def write(fraction: float, message: str | None) -> None:
-        nonlocal written
-        charged = costs.charged(written, index)  # money rides along: no write of its own
-        progressed = transitions.stage_progressed(charged, index, fraction, message, utcnow())
-        await store.write_progress(written, progressed)
-        written = progressed
+    async def write(fraction: float, message: str | None) -> bool:
+        nonlocal first
+        amounts = costs.unsaved()  # money rides along: no write of its own
+
+        def decide(job: Job | None, _runs: Mapping[str, Any]) -> Decision[bool]:
+            now = utcnow()
+            if job is None or job.status.terminal:
+                return Decision(False)
+            if job.updated_at > now - interval and not first:
+                return Decision(False)
+            if job.stages[index].status != StageStatus.RUNNING:
+                return Decision(False)  # this delivery's end, or someone else's, came first
+            job = charged(job, index, amounts)
+            if lease.item is not None:
+                after = transitions.item_progressed(job, index, lease.item, fraction, now)
+            else:
+                after = transitions.stage_progressed(job, index, fraction, message, now)
+            return Decision(True, job=after)
+
+        written = await runtime.store.decide(lease.job_id, decide)
+        first = False
+        if written:
+            costs.saved(amounts)
+        return written
 
     return write
 

@@ -20,7 +20,7 @@ class SweepResult(BaseModel):
     webhooks: list[str]
 
 
-@router.post("/sweep")
+@router.post("/sweep", response_model_exclude_none=True)
 async def run_sweep(request: Request) -> SweepResult:
     """Re-publish the stages of jobs that wait on a message that may never come, and the
     webhooks of finished jobs whose webhook message was lost."""

@@ -19,7 +19,7 @@ from jobs.cloud.store import Decision, JobStore, expired
 from jobs.contract import transitions
 from jobs.contract.budget import usd
 from jobs.contract.errors import BudgetExceeded, Conflict, NotFound
-from jobs.contract.models import Job, JobStatus, utcnow
+from jobs.contract.models import Job, JobStatus, StageState, StageStatus, run_name, utcnow
 from jobs.contract.runs import Run
 from jobs.telemetry import tracing
 
@@ -33,8 +33,24 @@ def _owned(job: Job | None, job_id: str, owner: str) -> Job:
     return job
 
 
-def _current_stage(job: Job) -> list[str]:
-    return [job.stage] if job.stage is not None else []
+def _runs_of(job: Job, stages: list[StageState]) -> list[str]:
+    """The run documents of these stages, and of their items if they fanned out."""
+    names: list[str] = []
+    for stage in stages:
+        names.append(stage.name)
+        total = stage.items.total if stage.items else 0
+        names.extend(run_name(stage.name, n) for n in range(total))
+    return names
+
+
+def _active_runs(job: Job) -> list[str]:
+    """The runs a stage or item running now could hold a lease on."""
+    active = (StageStatus.RUNNING, StageStatus.RETRYING)
+    return _runs_of(job, [stage for stage in job.stages if stage.status in active])
+
+
+def _pending_runs(job: Job) -> list[str]:
+    return _runs_of(job, [stage for stage in job.stages if not stage.status.done])
 
 
 class CancelOutcome(StrEnum):
@@ -52,7 +68,7 @@ class Cancelled:
 def decide_cancel(
     job: Job | None, runs: Mapping[str, Run], job_id: str, owner: str
 ) -> Decision[Cancelled]:
-    """Cancel at once if no stage holds a live lease; otherwise ask the running stage to stop."""
+    """Cancel at once if no stage or item holds a live lease; otherwise ask them to stop."""
     job = _owned(job, job_id, owner)
     if job.status == JobStatus.CANCELLED:
         return Decision(Cancelled(job, CancelOutcome.CANCELLED, ended_now=False))
@@ -70,8 +86,8 @@ def decide_cancel(
 def decide_retry(
     job: Job | None, runs: Mapping[str, Run], job_id: str, owner: str
 ) -> Decision[Job]:
-    """Queue a failed job again from its first stage that did not succeed; done stages keep
-    their outputs and are not run again. Each retried stage gets a fresh allowance of attempts."""
+    """Queue a failed job again: stages (and items) that did not succeed run again, done ones
+    keep their outputs. Each retried stage or item gets a fresh allowance of attempts."""
     job = _owned(job, job_id, owner)
     if job.status != JobStatus.FAILED:
         raise Conflict(
@@ -85,13 +101,13 @@ def decide_retry(
         )
     now = utcnow()
     retried = transitions.job_retried(job, now)
-    # A stage never claimed has no run to reset.
-    reset = {stage: run.retried(now) for stage, run in runs.items() if run.status is not None}
+    # A stage never claimed has no run to reset, and a done item keeps its output.
+    reset = {
+        name: run.retried(now)
+        for name, run in runs.items()
+        if run.status is not None and not run.done
+    }
     return Decision(retried, job=retried, runs=reset)
-
-
-def _pending_stages(job: Job) -> list[str]:
-    return [stage.name for stage in job.stages if not stage.status.done]
 
 
 async def cancel_job(
@@ -99,7 +115,7 @@ async def cancel_job(
 ) -> tuple[Job, CancelOutcome]:
     """Cancel the job, or ask its running stage to stop; see `decide_cancel`."""
     done = await store.decide(
-        job_id, lambda job, runs: decide_cancel(job, runs, job_id, owner), runs=_current_stage
+        job_id, lambda job, runs: decide_cancel(job, runs, job_id, owner), runs=_active_runs
     )
     if done.ended_now:
         with tracing.job_span("cancelled", done.job.traceparent, job_id=job_id):
@@ -110,9 +126,8 @@ async def cancel_job(
 async def retry_job(store: JobStore, publisher: StagePublisher, job_id: str, owner: str) -> Job:
     """Queue a failed job again; see `decide_retry`."""
     job = await store.decide(
-        job_id, lambda job, runs: decide_retry(job, runs, job_id, owner), runs=_pending_stages
+        job_id, lambda job, runs: decide_retry(job, runs, job_id, owner), runs=_pending_runs
     )
-    assert job.stage is not None, "a failed job has a stage left to run"
     with tracing.job_span("retry", job.traceparent, job_id=job.job_id):
-        await publish_or_defer(publisher, job.job_id, job.stage)
+        await publish_or_defer(publisher, job.job_id, transitions.ready(job))
     return job

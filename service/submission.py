@@ -11,6 +11,7 @@ from pydantic import BaseModel, ValidationError
 from jobs.cloud.publisher import StagePublisher, publish_or_defer
 from jobs.cloud.quotas import Quotas
 from jobs.cloud.store import JobStore
+from jobs.contract import transitions
 from jobs.contract.budget import Budget, job_budget
 from jobs.contract.errors import InvalidRequest
 from jobs.contract.models import Job, JobRequest, utcnow
@@ -90,7 +91,7 @@ def plan_job(
     budget: Budget | None = None,
 ) -> Job:
     """The queued job that validated input describes."""
-    stages = spec.plan(params)
+    stages = spec.planned(params)
     now = utcnow()
     return Job(
         job_id=job_id,
@@ -140,5 +141,5 @@ async def submit_job(
     job.callback_url = request.callback_url
     async with quotas.admitted(owner, job.job_id):
         await store.create(job)
-    await publish_or_defer(publisher, job.job_id, job.stages[0].name)
+    await publish_or_defer(publisher, job.job_id, transitions.ready(job))
     return job

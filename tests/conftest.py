@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 
 import httpx
@@ -16,6 +16,11 @@ from deploy.local.ephemeral import Stack, start_stack
 from tests.support import JobsWatcher
 
 PROJECT = "longrun-test"
+# The stacks a test made, so that its failure report can show their logs.
+_MADE_STACKS = pytest.StashKey[list[Stack]]()
+# How much of each process's log a failure report shows.
+_LOG_TAIL_LINES = 30
+_LOG_LINE_CHARS = 400
 
 
 @pytest.fixture(scope="session")
@@ -59,13 +64,15 @@ def stack(log_dir: Path) -> Iterator[Stack]:
 
 
 @pytest.fixture
-def make_stack(log_dir: Path) -> Iterator[Callable[..., Stack]]:
-    """A stack with settings of its own (LONGRUN_* variables), stopped after the test."""
+def make_stack(log_dir: Path, request: pytest.FixtureRequest) -> Iterator[Callable[..., Stack]]:
+    """A stack with settings of its own (LONGRUN_* variables), stopped after the test;
+    `processors=N` runs N processor processes behind its push endpoint (see Stack)."""
     made: list[Stack] = []
 
-    def make(**settings_env: str) -> Stack:
-        running = start_stack(log_dir / uuid.uuid4().hex[:6], **settings_env)
+    def make(processors: int = 1, **settings_env: str) -> Stack:
+        running = start_stack(log_dir / uuid.uuid4().hex[:6], processors=processors, **settings_env)
         made.append(running)
+        request.node.stash.setdefault(_MADE_STACKS, []).append(running)
         return running
 
     yield make
@@ -91,3 +98,31 @@ def jobs_watcher(db: firestore.Client, stack: Stack) -> Iterator[JobsWatcher]:
     watcher = JobsWatcher.start(db, stack.settings)
     yield watcher
     watcher.stop()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """A failed test's report ends with the tail of each processor process's log of every stack
+    it used (and names the other logs), so a failure shows what each processor did."""
+    report = yield
+    if call.when == "call" and report.failed:
+        for running in _stacks_used_by(item):
+            for path in running.processor_logs:
+                report.sections.append((f"log {path} (last {_LOG_TAIL_LINES} lines)", _tail(path)))
+            others = sorted(p.name for p in running.log_dir.glob("*.log"))
+            report.sections.append((f"logs in {running.log_dir}", " ".join(others)))
+    return report
+
+
+def _stacks_used_by(item: pytest.Item) -> list[Stack]:
+    fixtures = getattr(item, "funcargs", {}).values()
+    used = [value for value in fixtures if isinstance(value, Stack)]
+    used += item.stash.get(_MADE_STACKS, [])
+    return list({id(running): running for running in used}.values())
+
+
+def _tail(path: Path) -> str:
+    lines = path.read_text(errors="replace").splitlines() if path.exists() else []
+    return "\n".join(line[:_LOG_LINE_CHARS] for line in lines[-_LOG_TAIL_LINES:])

@@ -23,7 +23,7 @@ from google.cloud import firestore
 from deploy.local.ephemeral import WAIT_SECONDS, Stack
 from deploy.local.topology import Topology, ensure_topology
 from jobs.cloud.store import job_from_document
-from jobs.contract.models import Job
+from jobs.contract.models import Job, StageMessage, run_name
 from jobs.contract.settings import Settings
 
 # How long a listener may stay silent before JobsWatcher reads the job itself.
@@ -106,13 +106,13 @@ class JobsWatcher:
             self._watch.unsubscribe()
 
 
-def publish_by_hand(stack: Stack, job_id: str, stage: str) -> str:
-    """Publish a stage message the way the system does, returning its Pub/Sub message id."""
+def publish_by_hand(stack: Stack, job_id: str, stage: str, item: int | None = None) -> str:
+    """Publish a stage (or item) message the way the system does; return its message id."""
     import google.cloud.pubsub_v1 as pubsub_v1
 
     publisher = pubsub_v1.PublisherClient()
     try:
-        data = f'{{"job_id": "{job_id}", "stage": "{stage}"}}'.encode()
+        data = StageMessage(job_id=job_id, stage=stage, item=item).model_dump_json().encode()
         message_id: str = publisher.publish(stack.settings.stages_topic_path, data).result(30)
         return message_id
     finally:
@@ -120,12 +120,35 @@ def publish_by_hand(stack: Stack, job_id: str, stage: str) -> str:
 
 
 def processor_log_lines(stack: Stack) -> list[dict[str, Any]]:
-    """The processor's JSON log lines so far."""
-    import json
+    """The processor's JSON log lines so far (every process's, when it is a fleet)."""
+    by_process = processor_log_lines_by_process(stack).values()
+    if len(by_process) == 1:
+        return next(iter(by_process))
+    merged = [line for lines in by_process for line in lines]
+    return sorted(merged, key=lambda line: line.get("time", ""))
 
-    path = stack.log_dir / "processor.log"
-    lines = path.read_text().splitlines() if path.exists() else []
-    return [json.loads(line) for line in lines if line.startswith("{")]
+
+def processor_log_lines_by_process(stack: Stack) -> dict[str, list[dict[str, Any]]]:
+    """Each processor process's JSON log lines so far, by its name (`processor`, or
+    `processor-1`... in a fleet; a replaced process's successor appends to the same log)."""
+    by_process: dict[str, list[dict[str, Any]]] = {}
+    for path in stack.processor_logs:
+        lines = path.read_text().splitlines() if path.exists() else []
+        by_process[path.stem] = [json.loads(line) for line in lines if line.startswith("{")]
+    return by_process
+
+
+def processor_claiming(stack: Stack, job_id: str, stage: str) -> int | None:
+    """The index (for `stack.kill_processor`) of the processor process that claimed the stage
+    last, by the processes' logs; None while none has."""
+    claims = [
+        (line.get("time", ""), index)
+        for index, lines in enumerate(processor_log_lines_by_process(stack).values())
+        for line in lines
+        if (line.get("job_id"), line.get("stage"), line["message"])
+        == (job_id, stage, "claim claimed")
+    ]
+    return max(claims)[1] if claims else None
 
 
 def wait_for_claim(stack: Stack, message_id: str, timeout: float = WAIT_SECONDS) -> str:
@@ -172,10 +195,12 @@ def log_lines(stack: Stack, job_id: str, message: str) -> list[dict[str, Any]]:
 
 
 def body_completions(stack: Stack, job_id: str) -> dict[str, int]:
-    """How many times each diagnostic stage body ran to its end, by its own log lines."""
+    """How many times each diagnostic stage body (or item, as `stage~n`) ran to its end, by
+    its own log lines."""
     counts: dict[str, int] = {}
     for line in log_lines(stack, job_id, "diagnostic step body completed"):
-        counts[line["stage"]] = counts.get(line["stage"], 0) + 1
+        name = run_name(line["stage"], None if line.get("item") is None else int(line["item"]))
+        counts[name] = counts.get(name, 0) + 1
     return counts
 
 

@@ -23,16 +23,22 @@ class StackError(Exception):
 
 @dataclass
 class ManagedProcess:
-    """A named command started in a new session, with its output sent to a log file."""
+    """A named command started in a new session, with its output sent to a log file.
+
+    With `own_group=False` it stays in its parent's process group instead, so that stopping the
+    parent's group stops it too (the processor fleet's instances).
+    """
 
     name: str
     args: list[str]
     env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
     log_path: Path | None = None
+    own_group: bool = True
     process: subprocess.Popen[bytes] | None = None
     _log: IO[bytes] | None = None
 
     def start(self) -> None:
+        self.close_log()  # a restart appends to the same log through a new handle
         if self.log_path is not None:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
             self._log = self.log_path.open("ab")
@@ -42,7 +48,7 @@ class ManagedProcess:
             stdin=subprocess.DEVNULL,
             stdout=self._log or subprocess.DEVNULL,
             stderr=subprocess.STDOUT,
-            start_new_session=True,
+            start_new_session=self.own_group,
         )
 
     @property
@@ -54,10 +60,14 @@ class ManagedProcess:
         return self.process.pid if self.process else None
 
     def signal(self, signum: int) -> None:
-        """Send a signal to the whole process group."""
-        if self.process is not None:
-            with contextlib.suppress(ProcessLookupError):
+        """Send a signal to the whole process group (or the process, if it has none of its own)."""
+        if self.process is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            if self.own_group:
                 os.killpg(self.process.pid, signum)
+            elif self.process.poll() is None:  # a reaped pid may belong to someone else by now
+                os.kill(self.process.pid, signum)
 
     def stop(self, grace_seconds: float = 10.0) -> None:
         """SIGTERM the group, wait for it, then SIGKILL whatever is left of it."""
@@ -70,6 +80,10 @@ class ManagedProcess:
         self.signal(signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(timeout=5)
+        self.close_log()
+
+    def close_log(self) -> None:
+        """Close the log file (after the process ended, before it is started again)."""
         if self._log is not None:
             self._log.close()
             self._log = None

@@ -1,8 +1,9 @@
 """`longrun dev`: the whole system on one machine, on Google's emulators, kept running.
 
 Starts the Firestore and Pub/Sub emulators, makes the topics and push subscriptions, runs the
-service and the processor, and starts either again if it dies (as Cloud Run would). Stopping it
-stops every process it started.
+service and the processor (one process, or a fleet of N behind the push endpoint), and starts
+either again if it dies (as Cloud Run would; a fleet replaces its own dead processes). Stopping
+it stops every process it started.
 """
 
 from __future__ import annotations
@@ -10,17 +11,16 @@ from __future__ import annotations
 import json
 import logging
 import os
-import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import httpx
 
 from deploy.local import emulators
+from deploy.local.apps import HOST, AppName, app_process, processor_process
 from deploy.local.processes import (
     ManagedProcess,
     StackError,
@@ -33,8 +33,6 @@ from jobs.contract.settings import Settings
 
 log = logging.getLogger(__name__)
 
-AppName = Literal["service", "processor"]
-HOST = "127.0.0.1"
 # Restarts closer together than this are delayed, so a crash loop does not spin the CPU.
 _MIN_RESTART_GAP_SECONDS = 2.0
 # The security rules the deploy scripts install; the local Firestore enforces the same ones.
@@ -54,22 +52,6 @@ class Ports:
     auth: int = 9099
     service: int = 8000
     processor: int = 8001
-
-
-def app_process(
-    app: AppName,
-    port: int,
-    env: dict[str, str],
-    log_dir: Path | None,
-    grace_seconds: float = 8,
-) -> ManagedProcess:
-    """The service or the processor under uvicorn, started the way the container starts it."""
-    args = [
-        sys.executable, "-m", "uvicorn", f"{app}.app:create_app", "--factory",
-        "--host", HOST, "--port", str(port), "--timeout-graceful-shutdown", f"{grace_seconds:g}",
-    ]  # fmt: skip
-    log_path = log_dir / f"{app}.log" if log_dir else None
-    return ManagedProcess(name=app, args=args, env=env, log_path=log_path)
 
 
 def stack_env(
@@ -94,6 +76,7 @@ class LocalStack:
 
     say: Callable[[str], None]
     ports: Ports = field(default_factory=Ports)
+    processors: int = 1
     project: str = "longrun-local"
     log_dir: Path = Path(".longrun/logs")
     _emulators: list[emulators.Emulator] = field(default_factory=list)
@@ -157,16 +140,16 @@ class LocalStack:
                 dead_letter_endpoint=f"{processor_url}/pubsub/dead-letter",
             )
         )
-        apps: list[tuple[AppName, int]] = [
-            ("service", self.ports.service),
-            ("processor", self.ports.processor),
-        ]
-        for app, port in apps:
-            self._apps[app] = app_process(app, port, env, self.log_dir)
-            self._start_app(app)
+        self._apps["service"] = app_process("service", self.ports.service, env, self.log_dir)
+        self._start_app("service")
+        self._apps["processor"] = processor_process(
+            self.ports.processor, env, self.log_dir, self.processors
+        )
+        self._start_app("processor")
+        fleet = f" ({self.processors} processes, {processor_url}/_fleet)"
         self.say(
             f"longrun is up: API http://{HOST}:{self.ports.service} "
-            f"(docs at /docs), processor {processor_url}, "
+            f"(docs at /docs), processor {processor_url}{fleet if self.processors > 1 else ''}, "
             f"Firestore {firestore.host_port}, Pub/Sub {pubsub.host_port}, "
             f"Cloud Storage {storage.url}, Auth {auth.host_port}; "
             f"logs in {self.log_dir}/. Ctrl-C stops everything."
@@ -176,7 +159,9 @@ class LocalStack:
         process = self._apps[app]
         process.start()
         port = self.ports.service if app == "service" else self.ports.processor
-        wait_until_ready(f"http://{HOST}:{port}/healthz", process, timeout_seconds=30)
+        # A fleet answers once every one of its processes does, and they start side by side.
+        timeout = 30 * max(1, self.processors // 2) if app == "processor" else 30
+        wait_until_ready(f"http://{HOST}:{port}/healthz", process, timeout_seconds=timeout)
 
     def supervise(self, stop: threading.Event) -> None:
         """Restart any app that dies, and call the sweeper each minute, until `stop` is set."""
@@ -195,6 +180,8 @@ class LocalStack:
                     continue
                 self.say(f"The {app} exited (code {code}); starting it again.")
                 last_restart[app] = time.monotonic()
+                # Whatever of its process group outlived it (a dead fleet's processes) goes too.
+                process.stop(grace_seconds=0)
                 try:
                     self._start_app(app)
                 except StackError as exc:

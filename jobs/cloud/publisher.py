@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import grpc
@@ -16,6 +17,9 @@ from jobs.contract.webhooks import WebhookMessage
 from jobs.telemetry import tracing
 
 log = logging.getLogger(__name__)
+
+# Publishes in flight at once when many messages are due together (a fan-out's items).
+PUBLISH_CONCURRENCY = 32
 
 
 class StagePublisher:
@@ -45,9 +49,13 @@ class StagePublisher:
         The message carries the current trace context (`traceparent`) in its attributes, so
         the processor's span for the stage joins the trace of whatever published it.
         """
-        data = message.model_dump_json().encode()
+        data = message.model_dump_json(exclude_none=True).encode()
+        what: dict[str, str | int] = {"job_id": message.job_id}
         stage = message.stage if isinstance(message, StageMessage) else None
-        what = {"job_id": message.job_id, **({"stage": stage} if stage else {})}
+        if isinstance(message, StageMessage):
+            what["stage"] = message.stage
+            if message.item is not None:
+                what["item"] = message.item
         with tracing.tracer().start_as_current_span(
             f"publish {self._topic_name}",
             kind=SpanKind.PRODUCER,
@@ -77,6 +85,21 @@ class StagePublisher:
         """Publish the message that runs `stage` of the job."""
         return await self.publish(StageMessage(job_id=job_id, stage=stage))
 
+    async def publish_all(self, messages: list[StageMessage]) -> None:
+        """Publish every message, at most PUBLISH_CONCURRENCY at a time; if any failed, raise
+        the first failure once all were tried (each is a separate message, so a fan-out over
+        hundreds of items is not one request that fails whole)."""
+        gate = asyncio.Semaphore(PUBLISH_CONCURRENCY)
+
+        async def one(message: StageMessage) -> str:
+            async with gate:
+                return await self.publish(message)
+
+        outcomes = await asyncio.gather(*(one(m) for m in messages), return_exceptions=True)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+
     async def ping(self) -> None:
         """Prove Pub/Sub answers and the topic exists."""
         with self._deadline.unavailable():
@@ -86,13 +109,13 @@ class StagePublisher:
         await self._client.transport.close()  # type: ignore[no-untyped-call]
 
 
-async def publish_or_defer(publisher: StagePublisher, job_id: str, stage: str) -> None:
-    """Publish a stage of a job whose documents already say it is due; if the publish fails,
+async def publish_or_defer(publisher: StagePublisher, job_id: str, stages: list[str]) -> None:
+    """Publish stages of a job whose documents already say they are due; if a publish fails,
     log it and leave it to the sweeper, which re-publishes stages nobody picked up."""
     try:
-        await publisher.publish_stage(job_id, stage)
+        await publisher.publish_all([StageMessage(job_id=job_id, stage=s) for s in stages])
     except Exception:
         log.exception(
             "publishing a stage failed; the sweeper will publish it",
-            extra={"job_id": job_id, "stage": stage},
+            extra={"job_id": job_id, "stages": stages},
         )

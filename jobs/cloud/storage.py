@@ -8,14 +8,16 @@ Objects are laid out as `uploads/{upload_id}/{filename}` and `jobs/{job_id}/{nam
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING, BinaryIO
 
 import google.auth.transport.requests
 import google.cloud.storage as storage
 import requests
+from google.api_core.exceptions import NotFound, PreconditionFailed
 from google.auth.credentials import AnonymousCredentials, Signing
 
 from jobs.contract.errors import PermanentError
@@ -23,12 +25,108 @@ from jobs.contract.models import Artifact
 from jobs.contract.settings import Settings
 from jobs.contract.sources import parse_gs_uri
 
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
+
 # Read and write in pieces this big: memory stays flat whatever the object's size.
 CHUNK_BYTES = 8 * 1024 * 1024
+# A seeking reader fetches at least this much per request: big enough that a request's latency
+# is small beside its transfer, small enough that a seek wastes little of what was fetched.
+RANGE_BYTES = 2 * 1024 * 1024
 
 
 class SourceTooLarge(PermanentError):
     code = "SOURCE_TOO_LARGE"
+
+
+class SourceChanged(PermanentError):
+    """The object was replaced or deleted while it was being read: what was read is no longer
+    one file, and reading it again would be reading another."""
+
+    code = "SOURCE_CHANGED"
+
+
+class RangedReader(io.RawIOBase, BinaryIO):
+    """A seekable reader of one generation of an object that fetches only what is read.
+
+    It holds the last range it fetched: a read within it costs nothing, a read beyond it fetches
+    the next `chunk_bytes` (or the whole read, if bigger) with one ranged request, a seek fetches
+    nothing. Each range is checked to come from the generation the reader opened (SourceChanged
+    if not), and counted in `bytes_read`.
+
+    The client's own reader (`Blob.open("rb")`) drops what it holds whenever a read runs past
+    it, and on a seek back into what it last returned, so FFmpeg (which reads up to the end of a
+    file and then seeks back) had it fetch the same bytes twice.
+    """
+
+    def __init__(self, blob: storage.Blob, chunk_bytes: int) -> None:
+        super().__init__()
+        self._blob, self._chunk_bytes = blob, chunk_bytes
+        self.size, self.generation = int(blob.size), int(blob.generation)
+        self.bytes_read = 0
+        self._position = 0
+        self._held, self._held_at = b"", 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self.size}[whence]
+        self._position = max(0, base + offset)
+        return self._position
+
+    def read(self, size: int | None = -1) -> bytes:
+        left = max(0, self.size - self._position)
+        wanted = left if size is None or size < 0 else min(size, left)
+        pieces = []
+        while wanted > 0:
+            offset = self._position - self._held_at
+            piece = self._held[offset : offset + wanted] if offset >= 0 else b""
+            if not piece:
+                if not self._fetch(wanted):
+                    break  # The object ends before its size said: what there is, is all.
+                continue
+            pieces.append(piece)
+            self._position += len(piece)
+            wanted -= len(piece)
+        return b"".join(pieces)
+
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        view = memoryview(buffer).cast("B")
+        data = self.read(len(view))
+        view[: len(data)] = data
+        return len(data)
+
+    def _fetch(self, wanted: int) -> bool:
+        """Fetch the range from the position on; False if there was nothing there."""
+        start = self._position
+        count = min(max(wanted, self._chunk_bytes), self.size - start)
+        try:
+            # A range has no checksum of its own to check; the generation pins the bytes.
+            data: bytes = self._blob.download_as_bytes(
+                start=start,
+                end=start + count - 1,
+                checksum=None,
+                if_generation_match=self.generation,
+            )
+        except (PreconditionFailed, NotFound) as error:
+            raise self._changed() from error
+        # Cloud Storage names the generation it served (the emulator does not).
+        served = self._blob.generation
+        if served is not None and int(served) != self.generation:
+            raise self._changed()
+        self.bytes_read += len(data)
+        self._held, self._held_at = data, start
+        return bool(data)
+
+    def _changed(self) -> SourceChanged:
+        return SourceChanged(f"{self._blob.name} changed while it was read; it must not change.")
 
 
 class Storage:
@@ -96,6 +194,11 @@ class Storage:
         data: bytes = self._blob(uri).download_as_bytes(start=0, end=size - 1)
         return data
 
+    def read_bytes(self, uri: str) -> bytes:
+        """A whole (small) object."""
+        data: bytes = self._blob(uri).download_as_bytes()
+        return data
+
     def copy(self, uri: str, name: str) -> Artifact:
         """Copy an object into longrun's bucket server-side (no bytes pass through here)."""
         bucket, source_name = parse_gs_uri(uri)
@@ -110,6 +213,23 @@ class Storage:
         """A streaming reader of an object (ranged reads of CHUNK_BYTES)."""
         reader: IO[bytes] = self._blob(uri).open("rb", chunk_size=CHUNK_BYTES)
         return reader
+
+    def open_ranged(
+        self, uri: str, *, generation: int | None = None, chunk_bytes: int = RANGE_BYTES
+    ) -> RangedReader:
+        """A seekable reader of an object that fetches only the ranges read, and counts them.
+
+        It reads the generation current now, or `generation` (that of an earlier look at the
+        object, so that every reader of one job reads one file): SourceChanged if the object is
+        no longer that generation, now or while it is read.
+        """
+        bucket, name = parse_gs_uri(uri)
+        blob = self._client.bucket(bucket).get_blob(name)
+        if blob is None:
+            raise PermanentError(f"There is no object at {uri}.", code="SOURCE_NOT_FOUND")
+        if generation is not None and int(blob.generation) != generation:
+            raise SourceChanged(f"{uri} is no longer generation {generation}.")
+        return RangedReader(blob, chunk_bytes)
 
     def upload_session(
         self, name: str, content_type: str, size_bytes: int, origin: str | None

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import random
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -24,7 +26,10 @@ RUNS = "runs"
 QUERY_BATCH = 500
 # Attempts at a preconditioned write before giving up to the caller's retry.
 _RUN_WRITE_ATTEMPTS = 5
-_DECIDE_ATTEMPTS = 10
+_DECIDE_ATTEMPTS = 16
+# Longest pause before deciding again after losing a race for the job document: parallel
+# stages and items end close together, and a random pause spreads them out.
+_MAX_BACKOFF_SECONDS = 0.5
 # What a preconditioned write raises when its document changed since it was read.
 _WRITTEN_MEANWHILE = (AlreadyExists, FailedPrecondition, NotFound)
 
@@ -38,6 +43,14 @@ class Decision(Generic[T]):
     value: T
     job: Job | None = None  # the job as it should be written; None leaves it as it is
     runs: Mapping[str, Run] = field(default_factory=dict)  # stage → its run as it should be
+
+
+@dataclass(frozen=True)
+class StoredOutput:
+    """A run's output as its document holds it: the value, or where a big one was put."""
+
+    value: Any
+    uri: str | None = None
 
 
 # The runs a decision needs: known names, or a function of the job that names them.
@@ -149,7 +162,9 @@ class JobStore:
         job (read after it). A missing job is given to `decide` as None, and then nothing may be
         written.
         """
-        for _ in range(_DECIDE_ATTEMPTS):
+        for attempt in range(_DECIDE_ATTEMPTS):
+            if attempt:
+                await asyncio.sleep(random.uniform(0, min(_MAX_BACKOFF_SECONDS, 0.01 * 2**attempt)))
             job_snapshot, read = await self._read_for(job_id, runs)
             if not job_snapshot.exists:
                 decision = decide(None, {})
@@ -247,17 +262,17 @@ class JobStore:
         with self.deadline.unavailable():
             return {s.id: s.to_dict() or {} async for s in found if s.exists}
 
-    async def get_run(self, job_id: str, stage: str) -> Run | None:
-        with self.deadline.unavailable():
-            snapshot = await self.run_ref(job_id, stage).get(**self.deadline.options())
-        return Run.model_validate(snapshot.to_dict() or {}) if snapshot.exists else None
-
-    async def cancel_requested(self, job_id: str) -> bool:
-        """Whether the job's owner has asked to cancel it (one field read)."""
+    async def stop_requested(self, job_id: str) -> bool:
+        """Whether the job's stages should stop: its owner asked to cancel it, or it ended
+        (another of its stages failed, say), or it is gone (two field reads)."""
         ref = self.job_ref(job_id)
+        fields = ["cancel_requested", "status"]
         with self.deadline.unavailable():
-            snapshot = await ref.get(field_paths=["cancel_requested"], **self.deadline.options())
-        return bool(snapshot.exists and snapshot.get("cancel_requested"))
+            snapshot = await ref.get(field_paths=fields, **self.deadline.options())
+        if not snapshot.exists:
+            return True
+        data = snapshot.to_dict() or {}
+        return bool(data.get("cancel_requested")) or JobStatus(data["status"]).terminal
 
     async def jobs_untouched_since(self, status: JobStatus, before: datetime) -> list[Job]:
         """Jobs in `status` whose document has not changed since `before` (for the sweeper)."""
@@ -303,17 +318,30 @@ class JobStore:
         cursor = _encode_cursor(jobs[-1].job_id) if more and jobs else None
         return [job for job in jobs if not expired(job.expire_at)], cursor
 
-    async def stage_outputs(self, job_id: str, stages: list[str]) -> dict[str, Any]:
-        """The saved outputs of the named stages that have one."""
-        if not stages:
-            return {}
-        refs = [self.run_ref(job_id, stage) for stage in stages]
-        outputs: dict[str, Any] = {}
-        found = self.client.get_all(refs, field_paths=["output"], **self.deadline.options())
-        with self.deadline.unavailable():
-            async for snapshot in found:
-                if snapshot.exists and snapshot.get("output") is not None:
-                    outputs[snapshot.reference.id] = snapshot.get("output")
+    async def get_runs(self, job_id: str, names: list[str]) -> dict[str, Run]:
+        """The runs of these names that exist, by name (batched reads)."""
+        found: dict[str, Run] = {}
+        for start in range(0, len(names), QUERY_BATCH):
+            refs = [self.run_ref(job_id, name) for name in names[start : start + QUERY_BATCH]]
+            for snapshot in (await self._get_all(refs)).values():
+                if snapshot.exists:
+                    found[snapshot.reference.id] = Run.model_validate(snapshot.to_dict() or {})
+        return found
+
+    async def stored_outputs(self, job_id: str, names: list[str]) -> dict[str, StoredOutput]:
+        """The saved outputs of the named runs that have one: inline, or where they were put."""
+        outputs: dict[str, StoredOutput] = {}
+        for start in range(0, len(names), QUERY_BATCH):
+            refs = [self.run_ref(job_id, name) for name in names[start : start + QUERY_BATCH]]
+            found = self.client.get_all(
+                refs, field_paths=["output", "output_uri"], **self.deadline.options()
+            )
+            with self.deadline.unavailable():
+                async for snapshot in found:
+                    data = (snapshot.to_dict() or {}) if snapshot.exists else {}
+                    if data.get("output") is not None or data.get("output_uri"):
+                        stored = StoredOutput(data.get("output"), data.get("output_uri"))
+                        outputs[snapshot.reference.id] = stored
         return outputs
 
     async def create_upload(self, upload: Upload) -> None:

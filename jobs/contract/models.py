@@ -71,12 +71,44 @@ class ErrorInfo(BaseModel):
     stage: str | None = None
 
 
+# A stage fans out into at most this many items (one Pub/Sub message and run document each).
+MAX_ITEMS = 10_000
+
+
+def run_name(stage: str, item: int | None = None) -> str:
+    """The id of a run document: `stage` for a stage, `stage~n` for its item n ("~" is never in
+    a stage name)."""
+    return stage if item is None else f"{stage}~{item}"
+
+
+class StageItems(BaseModel):
+    """A stage fanned out over items: how many there are, and how far they got."""
+
+    total: int
+    done: int = 0
+    failed: int = 0  # failed for good; the stage's policy decides whether it still succeeds
+    # Items running now, by number ("0", "1", ...), with their own progress 0..1.
+    running: dict[str, float] = Field(default_factory=dict)
+
+    @property
+    def settled(self) -> int:
+        """Items that will not run again: done or failed for good."""
+        return self.done + self.failed
+
+    @property
+    def complete(self) -> bool:
+        return self.settled >= self.total
+
+
 class StageState(BaseModel):
     """One stage as the job document shows it."""
 
     name: str
     label: str
     weight: float = 1.0
+    # Stages whose outputs this one reads; it runs once they are all done. None: the stage
+    # before it (the whole plan is then a chain).
+    needs: list[str] | None = None
     status: StageStatus = StageStatus.PENDING
     progress: float = 0.0
     message: str | None = None
@@ -87,6 +119,7 @@ class StageState(BaseModel):
     # What the stage spent over all its attempts and deliveries, and on what (compute, APIs).
     cost_usd: float = 0.0
     costs: dict[str, float] = Field(default_factory=dict)
+    items: StageItems | None = None  # set once the stage fans out
 
 
 class Artifact(BaseModel):
@@ -155,12 +188,17 @@ class Job(BaseModel):
 
 
 class StageMessage(BaseModel):
-    """The payload of one Pub/Sub message: run this stage of this job."""
+    """The payload of one Pub/Sub message: run this stage of this job (or one of its items)."""
 
     model_config = ConfigDict(extra="ignore")
 
     job_id: JobId
     stage: str = Field(pattern=STAGE_PATTERN)
+    item: int | None = Field(default=None, ge=0, lt=MAX_ITEMS)
+
+    @property
+    def run_name(self) -> str:
+        return run_name(self.stage, self.item)
 
 
 class JobRequest(BaseModel):

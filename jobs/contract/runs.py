@@ -1,4 +1,5 @@
-"""The internal run document of one stage, `jobs/{id}/runs/{stage}`: lease, attempts, output.
+"""The internal run document of one stage, `jobs/{id}/runs/{stage}`, or of one item of a stage
+that fans out, `jobs/{id}/runs/{stage}~{n}`: lease, attempts, output.
 
 Clients never read it (the security rules close it), and lease heartbeats written here never
 wake the listeners on the job document. Every change is a method that returns a new `Run`; the
@@ -14,13 +15,15 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from jobs.contract.models import ErrorInfo
+from jobs.contract.models import ErrorInfo, run_name
+from jobs.contract.pipeline import ItemFailure
 
 
 class RunStatus(StrEnum):
     RUNNING = "running"  # leased: someone is (or was, if the lease expired) running it
     RETRYING = "retrying"  # an attempt failed transiently; the next delivery tries again
     CONTINUING = "continuing"  # the time budget ran out; the next delivery resumes the cursor
+    FANNED_OUT = "fanned_out"  # split into items; the delivery after the last one reduces them
     DONE = "done"
     FAILED = "failed"
     CANCELLED = "cancelled"
@@ -28,7 +31,7 @@ class RunStatus(StrEnum):
 
 @dataclass(frozen=True)
 class Lease:
-    """One claim of one stage: `lease_id` tells this claim from every other, even our own."""
+    """One claim of one stage (or item): `lease_id` tells this claim from every other."""
 
     job_id: str
     stage: str
@@ -37,6 +40,11 @@ class Lease:
     attempt: int
     final_attempt: int  # a transient failure of this attempt fails the job
     first_attempt: int = 1  # the first of this allowance (a job retry starts a new one)
+    item: int | None = None
+
+    @property
+    def run_name(self) -> str:
+        return run_name(self.stage, self.item)
 
 
 class Run(BaseModel):
@@ -55,6 +63,11 @@ class Run(BaseModel):
     retried_at: datetime | None = None  # messages published before this are stale
     cursor: Any = None
     output: Any = None
+    # Where an output too big for this document was stored instead (gs://...json.gz).
+    output_uri: str | None = None
+    # What the stage split its work into: one JSON-able description per item.
+    items: list[Any] | None = None
+    item_failure: ItemFailure | None = None  # what an item failing for good does to the stage
     last_error: ErrorInfo | None = None
     started_at: datetime | None = None
     updated_at: datetime | None = None
@@ -120,8 +133,16 @@ class Run(BaseModel):
             **changes,
         )
 
-    def succeeded(self, output: Any, now: datetime) -> Run:
-        return self.released(RunStatus.DONE, now, output=output, finished_at=now, cursor=None)
+    def succeeded(self, output: Any, now: datetime, output_uri: str | None = None) -> Run:
+        """Done with `output`, or with the output stored at `output_uri` (then `output` is None)."""
+        return self.released(
+            RunStatus.DONE, now, output=output, output_uri=output_uri, finished_at=now, cursor=None
+        )
+
+    def fanned_out(self, items: list[Any], policy: ItemFailure, now: datetime) -> Run:
+        return self.released(
+            RunStatus.FANNED_OUT, now, items=items, item_failure=policy, cursor=None
+        )
 
     def failed(self, error: ErrorInfo, now: datetime) -> Run:
         return self.released(RunStatus.FAILED, now, last_error=error, finished_at=now)

@@ -123,6 +123,9 @@ class Settings(BaseSettings):
     # The longest recording a media job analyses (48 h by default). Analyses size their grids
     # by it, so a file whose headers claim more is refused; the ceiling keeps that bounded.
     max_media_seconds: float = Field(default=48 * 3600.0, gt=0, le=MEDIA_SECONDS_CEILING)
+    # How long the spans are that media analyses fan out over; None chooses from the recording
+    # (5-10 minutes, shorter for heavier video). For tuning, and tests comparing span plans.
+    media_span_seconds: float | None = Field(default=None, ge=60, le=MEDIA_SECONDS_CEILING)
     # Buckets users may name in gs:// sources. The processor can read more than any one user
     # should, so none by default (gs:// off); longrun's own bucket may never be listed.
     source_buckets: Annotated[

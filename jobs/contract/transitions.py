@@ -1,8 +1,13 @@
-"""How a job document changes when one of its stages starts, progresses, ends or fails.
+"""How a job document changes when its stages (and their items) start, progress, end or fail.
 
 Pure functions: each takes the job as last read and returns the job as it should be written,
 never touching the one it was given. The store (jobs.cloud.store) writes what differs, so every rule
 about the job document lives here.
+
+Stages form a graph: each runs once every stage it `needs` is done, so several may run at once.
+The job-wide fields follow from the stages after every change (`_settled`): `progress` is their
+weighted sum and never goes backwards, `stage` names the running stage with the most work left
+(the one a UI headlines) and `message` says what it is doing.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from jobs.contract.models import (
     ErrorInfo,
     Job,
     JobStatus,
+    StageItems,
     StageState,
     StageStatus,
     WebhookDelivery,
@@ -22,6 +28,9 @@ from jobs.contract.models import (
 
 # Below this much progress an ETA is a guess from too little data.
 _ETA_MIN_PROGRESS = 0.02
+# Share of a fanned-out stage's progress its items earn; its reduce earns the rest.
+ITEMS_SHARE = 0.95
+_ACTIVE = (StageStatus.RUNNING, StageStatus.RETRYING)
 
 
 def overall_progress(stages: list[StageState]) -> float:
@@ -39,14 +48,85 @@ def eta_seconds(job: Job, progress: float, now: datetime) -> float | None:
     return round(elapsed * (1.0 - progress) / progress, 1)
 
 
+def needs_of(job: Job, index: int) -> list[str]:
+    """The stages the one at `index` waits for."""
+    needs = job.stages[index].needs
+    if needs is None:
+        return [job.stages[index - 1].name] if index > 0 else []
+    return needs
+
+
+def upstream(job: Job, index: int) -> list[str]:
+    """Every stage the one at `index` needs, directly or through the stages it needs."""
+    found: set[str] = set()
+    pending = needs_of(job, index)
+    while pending:
+        name = pending.pop()
+        position = job.stage_index(name)
+        if name in found or position is None:
+            continue
+        found.add(name)
+        pending.extend(needs_of(job, position))
+    return [stage.name for stage in job.stages if stage.name in found]
+
+
+def ready(job: Job) -> list[str]:
+    """Stages not started whose needs are all done: each is due to be published."""
+    done = {stage.name for stage in job.stages if stage.status.done}
+    return [
+        stage.name
+        for index, stage in enumerate(job.stages)
+        if stage.status == StageStatus.PENDING and set(needs_of(job, index)) <= done
+    ]
+
+
+def newly_ready(before: Job, after: Job) -> list[str]:
+    """Stages a change made ready: the change that does it publishes them, exactly once."""
+    if after.status.terminal:
+        return []
+    was = set(ready(before))
+    return [name for name in ready(after) if name not in was]
+
+
 def _copy(job: Job) -> Job:
     return job.model_copy(deep=True)
 
 
-def _progressed(job: Job, now: datetime) -> None:
-    # Never backwards: a retried stage starts again from zero, the job's progress does not.
+def _headline(job: Job) -> StageState | None:
+    """The stage a UI should name: the active one with the most work left, else the first due."""
+    active = [stage for stage in job.stages if stage.status in _ACTIVE]
+    if active:
+        return max(active, key=lambda stage: stage.weight * (1.0 - stage.progress))
+    due = ready(job)
+    return job.stages[job.stage_index(due[0]) or 0] if due else None
+
+
+def _describe(stage: StageState, others: int) -> str:
+    label = stage.label if stage.attempts <= 1 else f"{stage.label} (attempt {stage.attempts})"
+    match stage.status:
+        case StageStatus.PENDING:
+            text = f"Queued: {stage.label}"
+        case StageStatus.RETRYING if stage.error is not None:
+            text = f"{label}: retrying after an error ({stage.error.message})"
+        case _:
+            text = f"{label}: {stage.message}" if stage.message else label
+    return f"{text} (and {others} more)" if others else text
+
+
+def _settled(job: Job, now: datetime) -> Job:
+    """The job-wide fields as its stages make them: progress (never backwards), ETA, and while
+    the job runs, the headline stage and its message."""
     job.progress = max(job.progress, overall_progress(job.stages))
     job.eta_seconds = eta_seconds(job, job.progress, now)
+    if job.status.terminal:
+        job.eta_seconds = None
+        return job
+    headline = _headline(job)
+    if headline is not None:
+        others = sum(1 for s in job.stages if s.status in _ACTIVE and s is not headline)
+        job.stage = headline.name
+        job.message = _describe(headline, others)
+    return job
 
 
 def _ended(job: Job, status: JobStatus, message: str, now: datetime) -> None:
@@ -61,7 +141,8 @@ def _ended(job: Job, status: JobStatus, message: str, now: datetime) -> None:
 def stage_started(
     job: Job, index: int, attempt: int, now: datetime, *, resumed: bool = False
 ) -> Job:
-    """A delivery took the stage's lease: a new attempt, or (resumed) the same one continuing."""
+    """A delivery took the stage's lease: a new attempt, or (resumed) the same one continuing
+    (a continuation, or the reduce of its items)."""
     job = _copy(job)
     stage = job.stages[index]
     stage.status = StageStatus.RUNNING
@@ -70,13 +151,10 @@ def stage_started(
     if not resumed:
         stage.progress = 0.0
         stage.message = None
-    label = stage.label if attempt == 1 else f"{stage.label} (attempt {attempt})"
+        stage.items = None
     job.status = JobStatus.RUNNING
-    job.stage = stage.name
-    job.message = f"{label}: continuing" if resumed else label
     job.started_at = job.started_at or now
-    _progressed(job, now)
-    return job
+    return _settled(job, now)
 
 
 def stage_progressed(
@@ -84,11 +162,12 @@ def stage_progressed(
 ) -> Job:
     job = _copy(job)
     stage = job.stages[index]
-    stage.progress = min(1.0, max(0.0, fraction))
+    fraction = min(1.0, max(0.0, fraction))
+    if stage.items is not None:  # the reduce: its share comes after the items'
+        fraction = ITEMS_SHARE + (1.0 - ITEMS_SHARE) * fraction
+    stage.progress = fraction
     stage.message = message
-    job.message = f"{stage.label}: {message}" if message else stage.label
-    _progressed(job, now)
-    return job
+    return _settled(job, now)
 
 
 def stage_succeeded(
@@ -100,8 +179,8 @@ def stage_succeeded(
     artifacts: dict[str, Artifact] | None = None,
     skipped: str | None = None,
 ) -> Job:
-    """The stage is done, or had nothing to do (`skipped` says why); the job moves on, or
-    succeeds with `result`."""
+    """The stage is done, or had nothing to do (`skipped` says why); the job goes on, or
+    succeeds with `result` once every stage is done."""
     job = _copy(job)
     stage = job.stages[index]
     stage.status = StageStatus.SKIPPED if skipped else StageStatus.SUCCEEDED
@@ -110,27 +189,16 @@ def stage_succeeded(
     stage.finished_at = now
     stage.error = None
     job.artifacts = {**job.artifacts, **(artifacts or {})}
-    next_index = next_pending(job, index)
-    if next_index is None:
+    if all(s.status.done for s in job.stages):
         _ended(job, JobStatus.SUCCEEDED, "Done", now)
         job.stage = None
         job.result = result
-        _progressed(job, now)
-        job.eta_seconds = None
-        return job
-    following = job.stages[next_index]
-    job.stage = following.name
-    job.message = f"Queued: {following.label}"
-    _progressed(job, now)
-    return job
+    return _settled(job, now)
 
 
-def next_pending(job: Job, index: int) -> int | None:
-    """The first stage after `index` that is not done yet."""
-    for position in range(index + 1, len(job.stages)):
-        if not job.stages[position].status.done:
-            return position
-    return None
+def all_done_but(job: Job, index: int) -> bool:
+    """Whether the stage at `index` is the last one not done: its success ends the job."""
+    return all(s.status.done for i, s in enumerate(job.stages) if i != index)
 
 
 def stage_failed(job: Job, index: int, error: ErrorInfo, now: datetime) -> Job:
@@ -140,11 +208,11 @@ def stage_failed(job: Job, index: int, error: ErrorInfo, now: datetime) -> Job:
     stage.status = StageStatus.FAILED
     stage.finished_at = now
     stage.error = error
+    if stage.items is not None:
+        stage.items.running = {}
     _ended(job, JobStatus.FAILED, f"{stage.label} failed: {error.message}", now)
     job.error = error
-    _progressed(job, now)
-    job.eta_seconds = None
-    return job
+    return _settled(job, now)
 
 
 def stage_retrying(job: Job, index: int, error: ErrorInfo, now: datetime) -> Job:
@@ -153,55 +221,116 @@ def stage_retrying(job: Job, index: int, error: ErrorInfo, now: datetime) -> Job
     stage = job.stages[index]
     stage.status = StageStatus.RETRYING
     stage.error = error
-    job.message = f"{stage.label}: retrying after an error ({error.message})"
-    _progressed(job, now)
-    return job
+    return _settled(job, now)
+
+
+def stage_continuing(job: Job, index: int, now: datetime) -> Job:
+    """The stage used its time budget for this delivery and resumes from its cursor in the next."""
+    job = _copy(job)
+    job.stages[index].message = "continuing"
+    return _settled(job, now)
+
+
+def stage_fanned_out(job: Job, index: int, total: int, now: datetime) -> Job:
+    """The stage split its work into `total` items, each now its own message."""
+    job = _copy(job)
+    stage = job.stages[index]
+    stage.items = StageItems(total=total)
+    stage.progress = 0.0
+    stage.message = f"0/{total} parts"
+    return _settled(job, now)
+
+
+def _items(job: Job, index: int) -> tuple[Job, StageState, StageItems]:
+    job = _copy(job)
+    stage = job.stages[index]
+    assert stage.items is not None, "only a fanned-out stage has items"
+    return job, stage, stage.items
+
+
+def _items_changed(job: Job, stage: StageState, items: StageItems, now: datetime) -> Job:
+    earned = items.settled + sum(items.running.values())
+    stage.progress = max(stage.progress, ITEMS_SHARE * earned / max(items.total, 1))
+    stage.message = f"{items.done}/{items.total} parts"
+    if items.failed:
+        stage.message += f", {items.failed} failed"
+    if stage.status == StageStatus.PENDING:  # items run again after a retry of the job
+        stage.status = StageStatus.RUNNING
+    return _settled(job, now)
+
+
+def item_progressed(job: Job, index: int, item: int, fraction: float, now: datetime) -> Job:
+    job, stage, items = _items(job, index)
+    items.running[str(item)] = round(min(1.0, max(0.0, fraction)), 4)
+    return _items_changed(job, stage, items, now)
+
+
+def item_settled(job: Job, index: int, item: int, now: datetime, *, failed: bool) -> Job:
+    """An item is done (or, `failed`, failed for good under a policy that carries on)."""
+    job, stage, items = _items(job, index)
+    items.running.pop(str(item), None)
+    if failed:
+        items.failed += 1
+    else:
+        items.done += 1
+    return _items_changed(job, stage, items, now)
+
+
+def item_stopped(job: Job, index: int, item: int, now: datetime) -> Job:
+    """An item's attempt ended without an outcome (it retries or continues later)."""
+    job, stage, items = _items(job, index)
+    items.running.pop(str(item), None)
+    return _items_changed(job, stage, items, now)
 
 
 def job_cancelled(job: Job, index: int | None, now: datetime) -> Job:
-    """The user's cancel took effect: the current stage (if any) stops, nothing else runs."""
+    """The user's cancel took effect: every stage still running stops, nothing else runs."""
     job = _copy(job)
-    if index is not None and not job.stages[index].status.done:
-        job.stages[index].status = StageStatus.CANCELLED
-        job.stages[index].finished_at = now
+    for position, stage in enumerate(job.stages):
+        if stage.status in _ACTIVE or (position == index and not stage.status.done):
+            stage.status = StageStatus.CANCELLED
+            stage.finished_at = now
+        if stage.items is not None:
+            stage.items.running = {}
     _ended(job, JobStatus.CANCELLED, "Cancelled", now)
     job.eta_seconds = None
     return job
 
 
 def cancel_requested(job: Job) -> Job:
-    """The user asked to cancel while a stage runs: it stops at its next check."""
+    """The user asked to cancel while stages run: they stop at their next check."""
     job = _copy(job)
     job.cancel_requested = True
     job.message = "Cancelling..."
     return job
 
 
-def stage_continuing(job: Job, index: int, now: datetime) -> Job:
-    """The stage used its time budget for this delivery and resumes from its cursor in the next."""
-    job = _copy(job)
-    job.message = f"{job.stages[index].label}: continuing"
-    _progressed(job, now)
-    return job
-
-
 def job_retried(job: Job, now: datetime) -> Job:
-    """A failed job goes back to the queue at its first stage that is not done; done ones stay."""
+    """A failed job goes back to the queue: stages not done run again (those that fanned out,
+    only their items that did not succeed); done ones keep their outputs."""
     job = _copy(job)
     for stage in job.stages:
-        if not stage.status.done:
-            stage.status = StageStatus.PENDING
-            stage.progress = 0.0
-            stage.message = None
-            stage.error = None
-            stage.finished_at = None
-    first = next(stage for stage in job.stages if not stage.status.done)
+        if stage.status.done:
+            continue
+        stage.status = StageStatus.PENDING
+        stage.message = None
+        stage.error = None
+        stage.finished_at = None
+        if stage.items is not None:
+            stage.items.failed = 0
+            stage.items.running = {}
+        stage.progress = (
+            ITEMS_SHARE * stage.items.done / max(stage.items.total, 1) if stage.items else 0.0
+        )
     job.status = JobStatus.QUEUED
-    job.stage = first.name
-    job.message = f"Queued again: {first.label}"
     job.error = None
     job.finished_at = None
     job.cancel_requested = False
-    job.eta_seconds = None
     job.webhook = None  # the next end of the job gets a webhook of its own
+    due = ready(job)
+    job.stage = due[0] if due else None
+    label = job.stages[job.stage_index(due[0]) or 0].label if due else ""
+    job = _settled(job, now)
+    job.message = f"Queued again: {label}"
+    job.eta_seconds = None
     return job

@@ -25,6 +25,7 @@ class StageOutcome(StrEnum):
     SKIPPED = "skipped"
     CANCELLED = "cancelled"
     CONTINUED = "continued"  # the delivery's time budget ran out; a new delivery resumes it
+    FANNED_OUT = "fanned_out"  # the stage split its work into items, each a message of its own
 
 
 def stage_ended(
@@ -36,8 +37,10 @@ def stage_ended(
     duration_seconds: float,
     queue_wait_seconds: float | None,
     error_code: str | None = None,
+    item: int | None = None,
 ) -> None:
-    """One delivery of a stage ended: how, after how long, after how long a wait in the queue."""
+    """One delivery of a stage (or one of its items) ended: how, after how long, after how long
+    a wait in the queue."""
     fields = {
         "job_id": job_id,
         "stage": stage,
@@ -48,6 +51,8 @@ def stage_ended(
     }
     if error_code is not None:
         fields["error_code"] = error_code
+    if item is not None:
+        fields["item"] = item
     tracing.annotate(outcome=outcome.value, attempt=attempt)
     quiet = outcome not in (StageOutcome.FAILED, StageOutcome.RETRYING)
     log.log(logging.INFO if quiet else logging.WARNING, STAGE_ENDED, extra=fields)

@@ -1,4 +1,5 @@
-"""The `diagnostic` pipeline's contract: real CPU work with knobs for testing the machinery."""
+"""The `diagnostic` pipeline's contract: real CPU work with knobs for testing the machinery
+(failures, retries, long stages, parallel stages, fan-out over items)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from jobs.contract.pipeline import PipelineSpec, StageSpec
+from jobs.contract.pipeline import FanOut, ItemFailure, PipelineSpec, StageSpec
 
 
 class DiagnosticInput(BaseModel):
@@ -68,6 +69,30 @@ class DiagnosticInput(BaseModel):
         "lower to make a job overspend its estimate.",
     )
 
+    parallel: bool = Field(
+        default=False,
+        description="Run the steps between the first and the last at the same time (each needs "
+        "only the first; the last needs them all) instead of one after another.",
+    )
+    items: int = Field(
+        default=0,
+        ge=0,
+        le=1_000,
+        description="Split each step into this many items, each `work_units` units run as a "
+        "message of its own, then reduced (0: steps do not fan out).",
+    )
+    fail_item: int | None = Field(
+        default=None,
+        ge=0,
+        le=999,
+        description="With items: the 0-based item of fail_stage that fails (None: the step's "
+        "split itself fails, before any item).",
+    )
+    item_failure: ItemFailure = Field(
+        default=ItemFailure.FAIL,
+        description="What an item failing for good does: fail the step, or leave a gap.",
+    )
+
     @model_validator(mode="after")
     def _fail_stage_exists(self) -> DiagnosticInput:
         if self.fail_stage is not None and self.fail_stage > self.stages:
@@ -85,17 +110,39 @@ def _estimate_diagnostic(params: DiagnosticInput, compute_usd_per_second: float)
     if params.estimate_per_unit_usd is not None:
         per_unit = params.estimate_per_unit_usd
     unit_seconds = params.unit_seconds + params.unit_kib * 1024 / _HASH_BYTES_PER_SECOND
-    units = params.stages * params.work_units
+    units = params.stages * params.work_units * max(params.items, 1)
     return units * (per_unit + unit_seconds * compute_usd_per_second)
 
 
+_STAGES = "pipelines.diagnostic.stages"
+
+
+def _needs(params: DiagnosticInput, number: int) -> tuple[str, ...] | None:
+    """A chain, or with `parallel` a diamond: the first step, the middle ones side by side,
+    the last one after them all."""
+    if not params.parallel or params.stages < 3 or number == 1:
+        return None
+    if number < params.stages:
+        return ("step-1",)
+    return tuple(f"step-{i}" for i in range(2, params.stages))
+
+
 def _plan_diagnostic(params: DiagnosticInput) -> list[StageSpec]:
+    fan_out = None
+    if params.items:
+        fan_out = FanOut(
+            item=f"{_STAGES}:run_item",
+            reduce=f"{_STAGES}:reduce_items",
+            on_item_failure=params.item_failure,
+        )
     return [
         StageSpec(
             name=f"step-{i}",
-            function="pipelines.diagnostic.stages:run_step",
+            function=f"{_STAGES}:split_step" if fan_out else f"{_STAGES}:run_step",
             label=f"Diagnostic step {i} of {params.stages}",
             timeout_seconds=params.stage_timeout_seconds,
+            needs=_needs(params, i),
+            fan_out=fan_out,
         )
         for i in range(1, params.stages + 1)
     ]
@@ -107,7 +154,8 @@ DIAGNOSTIC = PipelineSpec(
     input_model=DiagnosticInput,
     plan=_plan_diagnostic,
     example_input={"stages": 3},
-    result="pipelines.diagnostic.stages:result",
+    other_inputs=({"stages": 1, "items": 2},),
+    result=f"{_STAGES}:result",
     estimate=_estimate_diagnostic,
     default_max_cost_usd=0.50,
 )

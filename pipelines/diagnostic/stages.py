@@ -14,7 +14,7 @@ from typing import Any
 from google.api_core.exceptions import ServiceUnavailable
 
 from pipelines.diagnostic.spec import DiagnosticInput
-from processor.stage import PermanentError, StageContext, TransientError
+from processor.stage import Items, PermanentError, StageContext, TransientError
 
 
 def first_digest(job_id: str) -> str:
@@ -29,8 +29,12 @@ def next_digest(previous: str, job_id: str, stage: str, unit: int, unit_kib: int
     return hashlib.sha256(bytes.fromhex(previous) + block).hexdigest()
 
 
-def _maybe_fail(params: DiagnosticInput, number: int, attempt: int, unit: int) -> None:
+def _maybe_fail(
+    params: DiagnosticInput, number: int, attempt: int, unit: int, item: int | None = None
+) -> None:
     if params.fail_stage != number or unit != min(params.fail_at_unit, params.work_units):
+        return
+    if item != params.fail_item:
         return
     if params.fail_attempts is not None and attempt > params.fail_attempts:
         return
@@ -51,16 +55,52 @@ def _maybe_fail(params: DiagnosticInput, number: int, attempt: int, unit: int) -
 
 
 async def run_step(ctx: StageContext) -> dict[str, Any]:
+    """A whole step: `work_units` units of hashing, resumable from its cursor."""
     params = DiagnosticInput.model_validate(ctx.input)
     number = int(ctx.stage.removeprefix("step-"))
+    return await _hash_units(ctx, params, number, ctx.stage)
+
+
+async def split_step(ctx: StageContext) -> Items:
+    """A step that fans out: one item per `items`, each hashing `work_units` units."""
+    params = DiagnosticInput.model_validate(ctx.input)
+    _maybe_fail(params, int(ctx.stage.removeprefix("step-")), ctx.attempt, 0)
+    return Items([{"part": n} for n in range(params.items)])
+
+
+async def run_item(ctx: StageContext) -> dict[str, Any]:
+    """One item of a fanned-out step: its own chain of units, seeded by its part number."""
+    params = DiagnosticInput.model_validate(ctx.input)
+    number = int(ctx.stage.removeprefix("step-"))
+    part = int(ctx.item["part"])
+    return await _hash_units(ctx, params, number, f"{ctx.stage}~{part}", item=part)
+
+
+async def reduce_items(ctx: StageContext) -> dict[str, Any]:
+    """The step's output from its items': units summed, digests chained in item order (a gap
+    left by a failed item counts as no units and an empty digest)."""
+    assert ctx.item_outputs is not None
+    number = int(ctx.stage.removeprefix("step-"))
+    digests = [output["digest"] if output else "" for output in ctx.item_outputs]
+    units = sum(int(output["units"]) for output in ctx.item_outputs if output)
+    digest = hashlib.sha256("".join(digests).encode()).hexdigest()
+    gaps = [n for n, output in enumerate(ctx.item_outputs) if output is None]
+    ctx.log.info("diagnostic reduce completed", extra={"items": len(digests), "gaps": len(gaps)})
+    return {"step": number, "units": units, "digest": digest, "gaps": gaps}
+
+
+async def _hash_units(
+    ctx: StageContext, params: DiagnosticInput, number: int, chain: str, item: int | None = None
+) -> dict[str, Any]:
+    """Hash `work_units` units onto a chain, reporting progress and saving a cursor as asked."""
     cursor = ctx.cursor or {"unit": 0, "digest": first_digest(ctx.job_id)}
     unit, digest = int(cursor["unit"]), str(cursor["digest"])
     total = params.work_units
-    _maybe_fail(params, number, ctx.attempt, unit)
+    _maybe_fail(params, number, ctx.attempt, unit, item)
     while unit < total:
         await ctx.check_cancelled()
         digest = await asyncio.to_thread(
-            next_digest, digest, ctx.job_id, ctx.stage, unit, params.unit_kib
+            next_digest, digest, ctx.job_id, chain, unit, params.unit_kib
         )
         if params.unit_seconds:
             await asyncio.sleep(params.unit_seconds)
@@ -68,7 +108,7 @@ async def run_step(ctx: StageContext) -> dict[str, Any]:
         if params.cost_per_unit_usd:
             ctx.add_cost(params.cost_per_unit_usd, "units")
         ctx.progress(unit / total, f"{unit}/{total} units")
-        _maybe_fail(params, number, ctx.attempt, unit)
+        _maybe_fail(params, number, ctx.attempt, unit, item)
         if params.checkpoint_every and unit % params.checkpoint_every == 0 and unit < total:
             await ctx.checkpoint({"unit": unit, "digest": digest})
     # The body's own record that it ran to the end: tests count these to prove exactly-once.

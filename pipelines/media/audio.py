@@ -1,25 +1,27 @@
 """Loudness, window by window, and the silences and loud bursts in it.
 
-Decoded samples are read straight from each frame's planes and measured a batch of frames at a
-time with numpy. An `AudioResampler` to mono would be simpler, but it costs about four times the
-decode itself; the mean power across channels is what a loudness meter sums anyway, and it
-cannot cancel out-of-phase channels the way a downmix can. Memory stays flat whatever the length:
-only the list of window levels grows (7200 floats an hour at the default window).
+A span of the recording is measured on its own (`measure_loudness`): decoding seeks to a little
+before it and keeps the windows that start within it, so memory holds only that span's levels;
+`combine_loudness` joins the spans and decides silences and bursts over the whole series. The
+whole recording is the one-span case (`analyse_audio`), whose levels grow by 7200 floats an hour.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from itertools import groupby
-from pathlib import Path
+from dataclasses import dataclass
 
 import av
 import numpy as np
 import numpy.typing as npt
+from av.audio.stream import AudioStream
+from av.container import InputContainer
 
 from jobs.contract.settings import MEDIA_SECONDS_CEILING
-from pipelines.media.models import AudioAnalysis, Peak, Span
+from pipelines.media.meter import FLOOR_DBFS as FLOOR_DBFS  # highlights take it from here
+from pipelines.media.meter import LoudnessMeter
+from pipelines.media.models import AudioAnalysis, LoudnessSpan, Peak, Span
 from pipelines.media.probe import (
+    MediaSource,
     Progress,
     TimeCheck,
     check_length,
@@ -31,10 +33,11 @@ from pipelines.media.probe import (
     stream_start,
     unsupported,
 )
+from pipelines.media.spans import WHOLE, WINDOW_SECONDS, find_gaps, index_at, lead_ins, seek_before
 
 Floats = npt.NDArray[np.float64]
+Mask = npt.NDArray[np.bool_]
 
-FLOOR_DBFS = -100.0
 # At or below this a window is digital silence whatever the recording's level.
 DIGITAL_SILENCE_DBFS = -90.0
 # Silence is 20 dB under the recording's typical level, and never louder than -45 dBFS.
@@ -48,20 +51,15 @@ PEAK_MIN_RISE_DB = 10.0
 PEAK_MAX_RISE_DB = 20.0
 # Loud windows closer than this belong to one burst, so peaks are at least this far apart.
 PEAK_SEPARATION_SECONDS = 3.0
-# Frames gathered before measuring them (about a second of AAC): big enough for numpy, small
-# enough for the CPU cache.
-_BATCH_FRAMES = 64
+# A span is read from this long before it (four times longer on each retry if the seek landed
+# too late) ...
+LEAD_IN_SECONDS = 2.0
+# ... and decoding must start at least this long before it: a decoder of compressed sound needs
+# a frame or two (an MP3 its bit reservoir, AAC its overlap) before it gives the samples it would
+# have given decoding from the beginning.
+SETTLE_SECONDS = 0.5
 # Progress is reported every this many frames: often enough, and cheap.
 _PROGRESS_FRAMES = 64
-# Scale of each sample type to full scale, and where its zero lies.
-_SAMPLE_TYPES: dict[str, tuple[type[np.generic], float, float]] = {
-    "u8": (np.uint8, 128.0, 128.0),
-    "s16": (np.int16, 32768.0, 0.0),
-    "s32": (np.int32, 2147483648.0, 0.0),
-    "s64": (np.int64, 9223372036854775808.0, 0.0),
-    "flt": (np.float32, 1.0, 0.0),
-    "dbl": (np.float64, 1.0, 0.0),
-}
 
 
 @dataclass(frozen=True)
@@ -84,193 +82,185 @@ def typical_level(loudness_dbfs: list[float] | Floats) -> Level:
 
 
 def analyse_audio(
-    path: Path,
+    source: MediaSource,
     *,
-    window_seconds: float = 0.5,
+    window_seconds: float = WINDOW_SECONDS,
     max_seconds: float = MEDIA_SECONDS_CEILING,
     progress: Progress = lambda _fraction: None,
 ) -> AudioAnalysis:
     """Measure the loudness of the first audio stream and find its silences and loud bursts."""
-    report = paced(progress)
-    with open_media(path) as container:
-        stream = first_audio(container)
-        if stream is None:
-            raise unsupported("it has no audio stream")
-        expected = stream_seconds(stream) or container_seconds(container) or 0.0
-        meter = LoudnessMeter(sample_rate=stream.sample_rate, window_seconds=window_seconds)
-        clock, origin = TimeCheck(max_seconds), stream_start(stream)
-        for index, frame in enumerate(container.decode(stream)):
-            if frame.time is not None:
-                clock.frame_at(frame.time - origin)
-            meter.add(frame)
-            # The levels grow with the sound decoded, which a tiny file can make endless.
-            check_length(meter.seconds, max_seconds)
-            if index % _PROGRESS_FRAMES == 0 and expected > 0:
-                report(meter.seconds / expected)
-        levels = meter.finish()
-    report(1.0)
-    return _analysis(levels, window_seconds, meter.seconds)
+    part, seconds = _measure_span(source, WHOLE, window_seconds, max_seconds, paced(progress))
+    return combine_loudness([part], seconds)
 
 
-def _analysis(levels: Floats, window_seconds: float, duration: float) -> AudioAnalysis:
+def measure_loudness(
+    source: MediaSource,
+    span: Span,
+    *,
+    window_seconds: float = WINDOW_SECONDS,
+    max_seconds: float = MEDIA_SECONDS_CEILING,
+    progress: Progress = lambda _fraction: None,
+) -> LoudnessSpan:
+    """The loudness of the windows that start within `span`, decoding only about that span."""
+    part, _ = _measure_span(source, span, window_seconds, max_seconds, paced(progress))
+    return part
+
+
+def combine_loudness(
+    parts: list[LoudnessSpan | None],
+    duration_seconds: float,
+    *,
+    window_seconds: float = WINDOW_SECONDS,
+) -> AudioAnalysis:
+    """The spans' loudness as one series, with the silences and bursts of the whole of it; a
+    failed span (None) is a gap, whose windows are neither silence nor burst."""
+    window = next((part.window_seconds for part in parts if part), window_seconds)
+    gaps = find_gaps([part.span if part else None for part in parts], duration_seconds)
+    levels, known = _series(parts, gaps, window)
     return AudioAnalysis(
-        window_seconds=window_seconds,
-        duration_seconds=duration,
-        loudness_dbfs=[round(float(level), 2) for level in levels],
-        silences=find_silences(levels, window_seconds, duration),
-        peaks=find_peaks(levels, window_seconds),
+        window_seconds=window,
+        duration_seconds=duration_seconds,
+        loudness_dbfs=levels.tolist(),
+        silences=find_silences(levels, window, duration_seconds, known=known),
+        peaks=find_peaks(levels, window, known=known),
+        gaps=gaps,
     )
 
 
-@dataclass(frozen=True)
-class SampleLayout:
-    """How a frame's samples lie in memory: which sample type, planar or not, how many channels."""
-
-    format_name: str
-    channels: int
-
-    @property
-    def planar(self) -> bool:
-        return self.format_name.endswith("p")
-
-    @property
-    def sample_type(self) -> tuple[type[np.generic], float, float]:
-        return _SAMPLE_TYPES[self.format_name.removesuffix("p")]
-
-    @property
-    def values_per_instant(self) -> int:
-        """Values per plane for one sample instant: one if planar, else one per channel."""
-        return 1 if self.planar else self.channels
-
-
-def _layout_key(frame: av.AudioFrame) -> tuple[str, int]:
-    return frame.format.name, frame.layout.nb_channels
+def _series(
+    parts: list[LoudnessSpan | None], gaps: list[Span], window: float
+) -> tuple[Floats, Mask]:
+    """The parts' levels placed by their window indices, gaps filled with the floor; and which
+    windows were measured (not in a gap)."""
+    pieces: list[Floats] = []
+    length = 0
+    for part in (part for part in parts if part is not None):
+        if part.first_window < length:
+            raise ValueError("spans must be in order and must not overlap")
+        pieces += [np.full(part.first_window - length, FLOOR_DBFS), np.array(part.loudness_dbfs)]
+        length = part.first_window + len(part.loudness_dbfs)
+    ends = [index_at(gap.end, window) for gap in gaps]
+    pieces.append(np.full(max(0, max(ends, default=0) - length), FLOOR_DBFS))
+    levels = np.concatenate(pieces).astype(np.float64)
+    known = np.ones(levels.size, dtype=bool)
+    for gap, end in zip(gaps, ends, strict=True):
+        known[index_at(gap.start, window) : end] = False
+    levels[~known] = FLOOR_DBFS
+    return levels, known
 
 
-@dataclass
-class LoudnessMeter:
-    """Turns decoded frames into one RMS level (dBFS) per window.
-
-    Frames are gathered a few dozen at a time, then read and measured together: per frame that
-    leaves one list append, and numpy sees arrays big enough to be fast. A window cut by the
-    end of a batch is carried over as its partial sum of power.
-    """
-
-    sample_rate: int
-    window_seconds: float
-    samples: int = field(default=0, init=False)
-    _frames: list[av.AudioFrame] = field(default_factory=list, init=False)
-    _carry_power: float = field(default=0.0, init=False)
-    _carry_samples: int = field(default=0, init=False)
-    _levels: list[Floats] = field(default_factory=list, init=False)
-
-    @property
-    def window(self) -> int:
-        return max(1, round(self.sample_rate * self.window_seconds))
-
-    @property
-    def seconds(self) -> float:
-        return self.samples / self.sample_rate
-
-    def add(self, frame: av.AudioFrame) -> None:
-        self._frames.append(frame)
-        if len(self._frames) >= _BATCH_FRAMES:
-            self._measure()
-
-    def finish(self) -> Floats:
-        """Every window's level; a last partial window counts if it holds a tenth of one."""
-        self._measure()
-        if self._carry_samples >= self.window / 10:
-            self._emit(np.array([self._carry_power / self._carry_samples]))
-        return np.concatenate(self._levels) if self._levels else np.zeros(0)
-
-    def _emit(self, power: Floats) -> None:
-        self._levels.append(to_dbfs(power))
-
-    def _measure(self) -> None:
-        # A stream may change its sample format or channels midway (broadcast AAC does).
-        for (format_name, channels), run in groupby(self._frames, key=_layout_key):
-            self._measure_run(SampleLayout(format_name, channels), list(run))
-        self._frames = []
-
-    def _measure_run(self, layout: SampleLayout, frames: list[av.AudioFrame]) -> None:
-        lanes = _lanes(frames, layout)
-        per = layout.values_per_instant
-        instants = lanes[0].size // per
-        self.samples += instants
-        head = min(instants, (self.window - self._carry_samples) % self.window)
-        whole = (instants - head) // self.window
-        cuts = (head * per, (head + whole * self.window) * per)
-        sums = [_sums_of_squares(lane, cuts, whole) for lane in lanes]
-        norm = layout.sample_type[1] ** 2 * layout.channels
-        head_power, body_power, tail_power = (sum(part) / norm for part in zip(*sums, strict=True))
-        self._carry_power += head_power
-        self._carry_samples += head
-        if head and self._carry_samples == self.window:
-            self._emit(np.array([self._carry_power / self.window]))
-            self._carry_power, self._carry_samples = 0.0, 0
-        self._emit(np.asarray(body_power, dtype=np.float64) / self.window)
-        self._carry_power += tail_power
-        self._carry_samples += instants - head - whole * self.window
+def _measure_span(
+    source: MediaSource, span: Span, window_seconds: float, max_seconds: float, report: Progress
+) -> tuple[LoudnessSpan, float]:
+    """A span's loudness, and where the sound read for it ends (seconds)."""
+    for lead_in in lead_ins(span.start, LEAD_IN_SECONDS):
+        with open_media(source) as container:
+            stream = first_audio(container)
+            if stream is None:
+                raise unsupported("it has no audio stream")
+            reading = _SpanReading(container, stream, span, window_seconds, max_seconds)
+            measured = reading.run(lead_in, report)
+        if measured is not None:
+            report(1.0)
+            return measured
+    raise AssertionError("reading from the beginning always reaches the span")
 
 
-def _lanes(frames: list[av.AudioFrame], layout: SampleLayout) -> list[npt.NDArray[np.float32]]:
-    """The frames' samples as float arrays, one per plane, centred on zero (not yet scaled)."""
-    dtype, _, zero = layout.sample_type
-    per = layout.values_per_instant
-    planes = [(frame.samples * per, frame.planes) for frame in frames]
-    lanes = []
-    for index in range(len(planes[0][1])):
-        # An AudioPlane is a buffer; numpy's stubs only name bytes-like types.
-        parts = [
-            np.frombuffer(p[index], dtype=dtype, count=count)  # type: ignore[call-overload]
-            for count, p in planes
-        ]
-        values = np.concatenate(parts).astype(np.float32, copy=False)
-        lanes.append(values - np.float32(zero) if zero else values)
-    return lanes
+class _SpanReading:
+    """One attempt at a span: seek `lead_in` seconds before it (None: read from the beginning),
+    then decode until its last window is whole. Gives up (None) if the seek landed too late
+    to let the decoder settle before the span."""
+
+    def __init__(
+        self,
+        container: InputContainer,
+        stream: AudioStream,
+        span: Span,
+        window_seconds: float,
+        max_seconds: float,
+    ) -> None:
+        self.container, self.stream, self.span = container, stream, span
+        self.rate = stream.sample_rate
+        self.origin = stream_start(stream)
+        self.meter = LoudnessMeter(
+            sample_rate=self.rate,
+            window_seconds=window_seconds,
+            first_window=index_at(span.start, window_seconds),
+        )
+        self.last_window = index_at(span.end, window_seconds)
+        self.clock = TimeCheck(max_seconds)
+        self.max_seconds = max_seconds
+        declared = stream_seconds(stream) or container_seconds(container) or 0.0
+        self.expected = min(span.end, declared) - span.start
+
+    def run(self, lead_in: float | None, report: Progress) -> tuple[LoudnessSpan, float] | None:
+        sought = lead_in is not None and seek_before(
+            self.container, self.stream, self.origin + self.span.start - lead_in
+        )
+        meter, end = self.meter, self.last_window * self.meter.window
+        whole = True
+        for index, frame in enumerate(self.container.decode(self.stream)):
+            at = self._sample_at(frame)
+            if index == 0 and sought and not self._settles(at):
+                return None
+            meter.add(frame, at)
+            # The levels grow with the sound decoded, which a tiny file can make endless.
+            check_length(meter.seconds, self.max_seconds)
+            if meter.position >= end:
+                whole = False  # The span's last window is complete: the rest is another's.
+                break
+            if index % _PROGRESS_FRAMES == 0 and self.expected > 0:
+                report((meter.seconds - self.span.start) / self.expected)
+        levels = meter.finish(partial=whole)[: self.last_window - meter.first_window]
+        part = LoudnessSpan(
+            span=self.span,
+            window_seconds=meter.window_seconds,
+            first_window=meter.first_window,
+            loudness_dbfs=[round(float(level), 2) for level in levels],
+        )
+        return part, meter.seconds
+
+    def _sample_at(self, frame: av.AudioFrame) -> int | None:
+        """Where the frame's first sample lies on the recording's sample grid, by its timestamp."""
+        if frame.time is None:
+            return None
+        self.clock.frame_at(frame.time - self.origin)
+        return round((frame.time - self.origin) * self.rate)
+
+    def _settles(self, first_sample: int | None) -> bool:
+        """Whether decoding starts early enough before the span for the decoder to settle."""
+        settle = round(SETTLE_SECONDS * self.rate)
+        return first_sample is not None and first_sample <= self.meter.start - settle
 
 
-def _sums_of_squares(
-    lane: npt.NDArray[np.float32], cuts: tuple[int, int], whole: int
-) -> tuple[float, Floats, float]:
-    """Sums of squares before the first whole window, of each whole window, and after the last."""
-    head, body, tail = lane[: cuts[0]], lane[cuts[0] : cuts[1]], lane[cuts[1] :]
-    windows = body.reshape(whole, -1) if whole else body.reshape(0, 1)
-    # One dot product per window, batched: BLAS is both the fastest and the most accurate here.
-    per_window = np.matmul(windows[:, np.newaxis, :], windows[:, :, np.newaxis])[:, 0, 0]
-    return float(np.dot(head, head)), per_window.astype(np.float64), float(np.dot(tail, tail))
-
-
-def to_dbfs(power: Floats) -> Floats:
-    """Mean power to dBFS, floored so digital silence is a number JSON can hold."""
-    with np.errstate(divide="ignore"):
-        levels: Floats = 10.0 * np.log10(power)
-    return np.maximum(levels, FLOOR_DBFS)
-
-
-def find_silences(levels: Floats, window_seconds: float, duration: float) -> list[Span]:
-    """Runs of quiet windows lasting at least MIN_SILENCE_SECONDS."""
+def find_silences(
+    levels: Floats, window_seconds: float, duration: float, *, known: Mask | None = None
+) -> list[Span]:
+    """Runs of quiet windows lasting at least MIN_SILENCE_SECONDS; windows not `known` (in a
+    gap) are not quiet."""
     level = typical_level(levels)
     threshold = min(SILENCE_CEILING_DBFS, level.typical - SILENCE_BELOW_TYPICAL_DB)
     threshold = max(threshold, DIGITAL_SILENCE_DBFS)
+    quiet = levels <= threshold
     spans = []
-    for first, last in runs(levels <= threshold):
+    for first, last in runs(quiet if known is None else quiet & known):
         start, end = first * window_seconds, min(last * window_seconds, duration)
         if end - start >= MIN_SILENCE_SECONDS:
             spans.append(Span(start=round(start, 3), end=round(end, 3)))
     return spans
 
 
-def find_peaks(levels: Floats, window_seconds: float) -> list[Peak]:
-    """Bursts well above the recording's typical level: each one's onset and loudest window."""
+def find_peaks(levels: Floats, window_seconds: float, *, known: Mask | None = None) -> list[Peak]:
+    """Bursts well above the recording's typical level: each one's onset and loudest window;
+    windows not `known` (in a gap) are not loud."""
     level = typical_level(levels)
     if level.typical <= DIGITAL_SILENCE_DBFS:
         return []
     rise = min(max(PEAK_SIGMAS * level.spread, PEAK_MIN_RISE_DB), PEAK_MAX_RISE_DB)
     gap = max(1, round(PEAK_SEPARATION_SECONDS / window_seconds))
+    loud = levels >= level.typical + rise
     peaks = []
-    for first, last in runs(levels >= level.typical + rise, bridge=gap):
+    for first, last in runs(loud if known is None else loud & known, bridge=gap):
         peaks.append(
             Peak(
                 time=round(first * window_seconds, 3),

@@ -73,6 +73,20 @@ class AudioAnalysis(BaseModel):
     loudness_dbfs: list[float] = Field(description="RMS level of each window, floored at -100")
     silences: list[Span] = Field(default_factory=list)
     peaks: list[Peak] = Field(default_factory=list)
+    gaps: list[Span] = Field(
+        default_factory=list,
+        description="Stretches that could not be read; their windows hold -100 and count as "
+        "neither silence nor burst",
+    )
+
+
+class LoudnessSpan(BaseModel):
+    """The loudness of one span: the windows of the recording-wide grid that start within it."""
+
+    span: Span
+    window_seconds: float
+    first_window: int = Field(ge=0, description="index in the whole recording of the first level")
+    loudness_dbfs: list[float]
 
 
 class SceneAnalysis(BaseModel):
@@ -81,6 +95,28 @@ class SceneAnalysis(BaseModel):
     sample_fps: float
     cuts: list[float] = Field(default_factory=list)
     frames_examined: int
+    gaps: list[Span] = Field(
+        default_factory=list, description="Stretches that could not be read: no cut across them"
+    )
+
+
+class SceneSpan(BaseModel):
+    """The scene samples of one span: those of the recording-wide sample grid within it, each
+    with its difference from the sample before it (for the first, the last one before the span,
+    at `previous_time`; None if there was none, when the first sample has no difference)."""
+
+    span: Span
+    sample_fps: float
+    times: list[float]
+    differences: list[float]
+    previous_time: float | None = None
+
+    @model_validator(mode="after")
+    def _one_difference_per_comparison(self) -> SceneSpan:
+        compared = len(self.times) - (self.previous_time is None and len(self.times) > 0)
+        if len(self.differences) != compared:
+            raise ValueError("there must be one difference per sample compared with another")
+        return self
 
 
 class ChatAnalysis(BaseModel):

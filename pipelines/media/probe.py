@@ -3,17 +3,23 @@
 It also holds what every reader of media shares. Every analysis opens media through
 `open_media`, so an FFmpeg failure anywhere becomes one permanent UNSUPPORTED_MEDIA error: the
 file is what it is, and a retry would fail the same way. `paced` keeps progress reports sparse.
+
+A source is a local file or a seekable binary file object (a ranged reader of a Cloud Storage
+object, say): FFmpeg then reads only the bytes it asks for, so a span of a recording costs about
+its share of the file. An error the file object raises while FFmpeg reads (a network error) comes
+out as itself, never as UNSUPPORTED_MEDIA.
 """
 
 from __future__ import annotations
 
+import io
 import math
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import av
 from av.audio.stream import AudioStream
@@ -49,6 +55,8 @@ _TAIL_SLACK_FRACTION = 0.01
 _TAIL_LOOKBACK_SECONDS = 2.0
 
 Progress = Callable[[float], None]
+# A local file, or a seekable binary file object positioned anywhere.
+MediaSource = Path | IO[bytes]
 
 
 def unsupported(reason: str) -> PermanentError:
@@ -90,15 +98,36 @@ class TimeCheck:
         self.last = seconds if self.last is None else max(self.last, seconds)
 
 
+def source_size(source: MediaSource) -> int:
+    """The size of a source in bytes; 0 for a missing file. A file object is sought to its end
+    (a ranged reader knows its object's size without reading it)."""
+    if isinstance(source, Path):
+        return source.stat().st_size if source.is_file() else 0
+    return source.seek(0, io.SEEK_END)
+
+
+def read_head(source: MediaSource, size: int) -> bytes:
+    """The first `size` bytes of a source."""
+    if isinstance(source, Path):
+        with source.open("rb") as file:
+            return file.read(size)
+    source.seek(0)
+    return source.read(size)
+
+
 @contextmanager
-def open_media(path: Path) -> Iterator[InputContainer]:
-    """Open a local media file; an FFmpeg error, now or while reading it, is UNSUPPORTED_MEDIA."""
-    if not path.is_file() or path.stat().st_size == 0:
+def open_media(source: MediaSource) -> Iterator[InputContainer]:
+    """Open a media file or file object; an FFmpeg error, now or while reading it, is
+    UNSUPPORTED_MEDIA."""
+    if source_size(source) == 0:
         raise unsupported("the file is missing or empty")
+    if not isinstance(source, Path):
+        source.seek(0)  # FFmpeg reads from wherever the file object stands.
     try:
         # PyAV's stubs say list[str]; it takes (and needs) one dict of options per stream.
         limits: Any = [_DECODER_LIMITS] * _LIMITED_STREAMS
-        with av.open(str(path), metadata_errors="replace", stream_options=limits) as container:
+        opened = str(source) if isinstance(source, Path) else source
+        with av.open(opened, "r", metadata_errors="replace", stream_options=limits) as container:
             if container.format.name in _NOT_RECORDINGS or container.format.name.endswith("_pipe"):
                 raise unsupported(f"{container.format.name} is not a recording format")
             for stream in container.streams.video:
@@ -141,11 +170,15 @@ def container_seconds(container: InputContainer) -> float | None:
     return max(lengths, default=None)
 
 
-def probe_media(path: Path, *, max_seconds: float = MEDIA_SECONDS_CEILING) -> MediaInfo:
+def probe_media(source: MediaSource, *, max_seconds: float = MEDIA_SECONDS_CEILING) -> MediaInfo:
     """Describe a media file, after checking that it decodes at its start and reaches its end,
     and that its length is one its bytes can hold and the analyses may take on."""
-    with open_media(path) as container:
-        _check_riff_size(path)
+    size = source_size(source)
+    if size == 0:
+        raise unsupported("the file is missing or empty")
+    # Read before FFmpeg opens it: a file object has one position, and FFmpeg keeps its own.
+    _check_riff_size(read_head(source, 12), size)
+    with open_media(source) as container:
         info = _describe(container)
         readable = [s for s in (first_audio(container), first_video(container)) if s is not None]
         if not readable:
@@ -153,7 +186,7 @@ def probe_media(path: Path, *, max_seconds: float = MEDIA_SECONDS_CEILING) -> Me
         if info.duration_seconds <= 0:
             raise unsupported("its length is unknown")
         _check_picture(info.video)
-        _check_bytes_hold(path, info.duration_seconds)
+        _check_bytes_hold(size, info.duration_seconds)
         check_length(info.duration_seconds, max_seconds)
         _check_head(container, readable)
         _check_tail(container, info.duration_seconds)
@@ -239,24 +272,21 @@ def _check_picture(video: VideoInfo | None) -> None:
         raise unsupported("its picture has no size, or one larger than 8K (8192x4320)")
 
 
-def _check_bytes_hold(path: Path, duration: float) -> None:
+def _check_bytes_hold(size: int, duration: float) -> None:
     """A few kilobytes cannot hold days of recording, whatever a header or a timestamp says."""
-    size = path.stat().st_size
     if duration * MIN_BYTES_PER_SECOND > size:
         raise unsupported(f"{size} bytes cannot hold the {duration:.0f} s it claims to last")
 
 
-def _check_riff_size(path: Path) -> None:
+def _check_riff_size(header: bytes, size: int) -> None:
     """A WAV header declares the file's size; FFmpeg quietly plays a cut-off WAV as a short one."""
-    with path.open("rb") as file:
-        header = file.read(12)
     if len(header) < 12 or header[:4] != b"RIFF" or header[8:12] != b"WAVE":
         return
     declared = int.from_bytes(header[4:8], "little") + 8
     # Writers that stream (to a pipe) leave the size at 0 or all ones: nothing to compare.
     if declared in (8, 0xFFFFFFFF + 8):
         return
-    if path.stat().st_size < declared * (1.0 - _TAIL_SLACK_FRACTION):
+    if size < declared * (1.0 - _TAIL_SLACK_FRACTION):
         raise unsupported("it is shorter than its header declares (truncated?)")
 
 

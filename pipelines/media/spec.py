@@ -1,4 +1,5 @@
-"""The `media-analysis` pipeline's contract: its input, its options and its eight stages."""
+"""The `media-analysis` pipeline's contract: its input, its options and its eight stages (the
+three analyses run side by side once the probe is done; the highlights join them)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from jobs.contract.pipeline import PipelineSpec, StageSpec
+from jobs.contract.pipeline import FanOut, ItemFailure, PipelineSpec, StageSpec
 from jobs.contract.sources import (
     SOURCE_ERROR,
     SOURCE_RULES,
@@ -75,11 +76,42 @@ STAGES = [
         timeout_seconds=480,
     ),
     StageSpec("probe", f"{_STAGES}:probe", "Reading the media", weight=0.2, timeout_seconds=120),
-    StageSpec("audio", f"{_STAGES}:audio", "Measuring loudness", weight=3.0, timeout_seconds=480),
-    StageSpec("scenes", f"{_STAGES}:scenes", "Finding scene cuts", weight=4.0, timeout_seconds=480),
-    StageSpec("chat", f"{_STAGES}:chat", "Reading the chat", weight=0.5, timeout_seconds=240),
+    # The three analyses read only the probe's findings (and the source): they run at once.
+    # Each fans out over spans of the recording; a span that cannot be read is a gap in the
+    # analysis, not a lost job (a corrupt 3 minutes of a 4-hour VOD keep the other 237).
     StageSpec(
-        "highlights", f"{_STAGES}:highlights", "Finding highlights", weight=0.3, timeout_seconds=120
+        "audio",
+        f"{_STAGES}:audio",
+        "Measuring loudness",
+        weight=3.0,
+        timeout_seconds=480,
+        needs=("probe",),
+        fan_out=FanOut(f"{_STAGES}:audio_span", f"{_STAGES}:audio_reduce", ItemFailure.GAP),
+    ),
+    StageSpec(
+        "scenes",
+        f"{_STAGES}:scenes",
+        "Finding scene cuts",
+        weight=4.0,
+        timeout_seconds=480,
+        needs=("probe",),
+        fan_out=FanOut(f"{_STAGES}:scenes_span", f"{_STAGES}:scenes_reduce", ItemFailure.GAP),
+    ),
+    StageSpec(
+        "chat",
+        f"{_STAGES}:chat",
+        "Reading the chat",
+        weight=0.5,
+        timeout_seconds=240,
+        needs=("probe",),
+    ),
+    StageSpec(
+        "highlights",
+        f"{_STAGES}:highlights",
+        "Finding highlights",
+        weight=0.3,
+        timeout_seconds=120,
+        needs=("audio", "scenes", "chat"),
     ),
     StageSpec(
         "thumbnails", f"{_STAGES}:thumbnails", "Cutting thumbnails", weight=1.0, timeout_seconds=300

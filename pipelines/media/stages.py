@@ -1,32 +1,42 @@
 """The stages of `media-analysis` after `fetch`: each reads what earlier stages stored, runs its
-analysis in a worker thread (PyAV and numpy hold the CPU, not the event loop) and returns a small
-JSON-able output. The heavy lifting lives in the analysis modules; this is the wiring."""
+analysis in a worker thread (PyAV and numpy hold the CPU, not the event loop) and returns a
+JSON-able output. The heavy lifting lives in the analysis modules; this is the wiring.
+
+No stage downloads the recording: each reads the ranges it needs straight from Cloud Storage
+(Cloud Run's disk is its memory, and a VOD may be tens of GB). `audio` and `scenes` fan out over
+spans of the recording (`pipelines.media.spans`), one item each, on any processor instance; their
+reduce decides silences, bursts and cuts over the whole recording, so the result is the same
+however many spans it was cut into."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any, TypeVar
 
-from pipelines.media.audio import analyse_audio
+from jobs.cloud.storage import RangedReader
+from pipelines.media.audio import combine_loudness, measure_loudness
 from pipelines.media.chat import analyse_chat
 from pipelines.media.highlights import score_highlights
 from pipelines.media.models import (
     AudioAnalysis,
     ChatAnalysis,
     Highlight,
+    LoudnessSpan,
     MediaInfo,
     SceneAnalysis,
+    SceneSpan,
     Span,
 )
 from pipelines.media.probe import probe_media
 from pipelines.media.report import build_report, timeline_png
-from pipelines.media.scenes import find_scene_cuts
+from pipelines.media.scenes import combine_scenes, sample_scenes
+from pipelines.media.spans import plan_spans
 from pipelines.media.spec import MediaInput, MediaOptions
 from pipelines.media.thumbnails import video_thumbnail, waveform_thumbnail
-from processor.stage import Skipped, StageContext
+from processor.stage import Items, Skipped, StageContext
 
 log = logging.getLogger(__name__)
 
@@ -34,9 +44,15 @@ log = logging.getLogger(__name__)
 THUMBNAIL_CONCURRENCY = 4
 
 
-async def _source(ctx: StageContext) -> Path:
-    source = ctx.outputs["fetch"]["source"]
-    return await ctx.download(source["uri"], "source" + Path(source["uri"]).suffix)
+def _source_uri(ctx: StageContext) -> str:
+    uri: str = ctx.outputs["fetch"]["source"]["uri"]
+    return uri
+
+
+def _reader(ctx: StageContext) -> RangedReader:
+    """A ranged reader of the recording, as the probe saw it (a replaced object is refused)."""
+    generation = ctx.outputs["probe"].get("generation")
+    return ctx.storage.open_ranged(_source_uri(ctx), generation=generation)
 
 
 def _media(ctx: StageContext) -> MediaInfo:
@@ -59,29 +75,93 @@ def _analysis(ctx: StageContext, stage: str, model: type[Analysis]) -> Analysis 
 
 
 async def probe(ctx: StageContext) -> dict[str, Any]:
-    path = await _source(ctx)
     ctx.progress(0.5, "reading streams")
     limit = ctx.settings.max_media_seconds
-    info = await asyncio.to_thread(probe_media, path, max_seconds=limit)
-    return info.model_dump()
+
+    def read() -> tuple[MediaInfo, int]:
+        with ctx.storage.open_ranged(_source_uri(ctx)) as reader:
+            return probe_media(reader, max_seconds=limit), reader.generation
+
+    info, generation = await asyncio.to_thread(read)
+    # Every later reader opens this generation: a source replaced mid-job is refused.
+    return {**info.model_dump(), "generation": generation}
 
 
-async def audio(ctx: StageContext) -> dict[str, Any] | Skipped:
-    if not _media(ctx).has_audio:
+def _span_items(ctx: StageContext, media: MediaInfo) -> Items:
+    spans = plan_spans(media, target_seconds=ctx.settings.media_span_seconds)
+    return Items([span.model_dump() for span in spans])
+
+
+async def audio(ctx: StageContext) -> Items | Skipped:
+    media = _media(ctx)
+    if not media.has_audio:
         return Skipped("The recording has no audio stream.")
-    path = await _source(ctx)
-    limit = ctx.settings.max_media_seconds
-    result = await ctx.run_blocking(analyse_audio, path, max_seconds=limit, message="loudness")
-    return result.model_dump()
+    return _span_items(ctx, media)
 
 
-async def scenes(ctx: StageContext) -> dict[str, Any] | Skipped:
-    if not _media(ctx).has_video:
+async def scenes(ctx: StageContext) -> Items | Skipped:
+    media = _media(ctx)
+    if not media.has_video:
         return Skipped("The recording has no video stream.")
-    path = await _source(ctx)
+    return _span_items(ctx, media)
+
+
+SpanPart = TypeVar("SpanPart", LoudnessSpan, SceneSpan)
+
+
+async def _analyse_span(
+    ctx: StageContext, analyse: Callable[..., SpanPart], message: str
+) -> dict[str, Any]:
+    """One item: analyse its span of the recording, reading only that span's bytes."""
+    span = Span.model_validate(ctx.item)
     limit = ctx.settings.max_media_seconds
-    result = await ctx.run_blocking(find_scene_cuts, path, max_seconds=limit, message="frames")
-    return result.model_dump()
+
+    def work(*, progress: Callable[[float], None]) -> tuple[SpanPart, int]:
+        with _reader(ctx) as reader:
+            part = analyse(reader, span, max_seconds=limit, progress=progress)
+            return part, reader.bytes_read
+
+    part, bytes_read = await ctx.run_blocking(work, message=message)
+    ctx.log.info(
+        "span analysed",
+        extra={"span_start": span.start, "span_end": span.end, "bytes_read": bytes_read},
+    )
+    return {**part.model_dump(), "bytes_read": bytes_read}
+
+
+async def audio_span(ctx: StageContext) -> dict[str, Any]:
+    return await _analyse_span(ctx, measure_loudness, "loudness")
+
+
+async def scenes_span(ctx: StageContext) -> dict[str, Any]:
+    return await _analyse_span(ctx, sample_scenes, "frames")
+
+
+def _parts(ctx: StageContext, model: type[SpanPart]) -> list[SpanPart | None]:
+    assert ctx.item_outputs is not None
+    return [None if out is None else model.model_validate(out) for out in ctx.item_outputs]
+
+
+async def audio_reduce(ctx: StageContext) -> dict[str, Any]:
+    """Silences and bursts over the whole recording; the series is also an artifact."""
+    parts = _parts(ctx, LoudnessSpan)
+    duration = _media(ctx).duration_seconds
+    analysis = await asyncio.to_thread(combine_loudness, parts, duration)
+    series = {
+        "window_seconds": analysis.window_seconds,
+        "loudness_dbfs": analysis.loudness_dbfs,
+        "gaps": [gap.model_dump() for gap in analysis.gaps],
+    }
+    await ctx.save_artifact("loudness.json", json.dumps(series).encode(), "application/json")
+    return analysis.model_dump()
+
+
+async def scenes_reduce(ctx: StageContext) -> dict[str, Any]:
+    """Cuts decided over the whole recording's samples."""
+    parts = _parts(ctx, SceneSpan)
+    duration = _media(ctx).duration_seconds
+    analysis = await asyncio.to_thread(combine_scenes, parts, duration)
+    return analysis.model_dump()
 
 
 async def chat(ctx: StageContext) -> dict[str, Any] | Skipped:
@@ -113,8 +193,12 @@ async def thumbnails(ctx: StageContext) -> dict[str, Any]:
     width = _options(ctx).thumbnail_width
     video = _media(ctx).has_video
     loudness = _analysis(ctx, "audio", AudioAnalysis)
-    path = await _source(ctx) if video else None
     gate = asyncio.Semaphore(THUMBNAIL_CONCURRENCY)
+
+    def frame_at(seconds: float) -> bytes:
+        with _reader(ctx) as reader:  # one each: a reader is not shared between threads
+            return video_thumbnail(reader, seconds, width)
+
     done = 0
 
     async def cut(index: int, highlight: Highlight) -> dict[str, Any]:
@@ -123,9 +207,9 @@ async def thumbnails(ctx: StageContext) -> dict[str, Any]:
         async with gate:
             await ctx.check_cancelled()
             try:
-                if path is not None:
+                if video:
                     middle = (highlight.start + highlight.end) / 2
-                    image = await asyncio.to_thread(video_thumbnail, path, middle, width)
+                    image = await asyncio.to_thread(frame_at, middle)
                 elif loudness is not None:
                     span = Span(start=highlight.start, end=highlight.end)
                     image = await asyncio.to_thread(waveform_thumbnail, loudness, span, width)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import math
-from pathlib import Path
 
 import numpy as np
 from av.container import InputContainer
@@ -17,7 +16,13 @@ from av.video.stream import VideoStream
 from PIL import Image, ImageDraw
 
 from pipelines.media.models import AudioAnalysis, Span
-from pipelines.media.probe import first_video, open_media, stream_start, unsupported
+from pipelines.media.probe import (
+    MediaSource,
+    first_video,
+    open_media,
+    stream_start,
+    unsupported,
+)
 
 JPEG_QUALITY = 85
 # The loudness picture spans -60 dBFS (bottom) to 0 dBFS (top): quieter is silence to the eye.
@@ -28,9 +33,9 @@ WAVE_FILL = (46, 98, 160)
 WAVE_EDGE = (120, 190, 255)
 
 
-def video_thumbnail(path: Path, at_seconds: float, width: int) -> bytes:
+def video_thumbnail(source: MediaSource, at_seconds: float, width: int) -> bytes:
     """A JPEG, `width` pixels wide, of the first frame at or after `at_seconds`."""
-    with open_media(path) as container:
+    with open_media(source) as container:
         stream = first_video(container)
         if stream is None:
             raise unsupported("it has no video stream")

@@ -2,42 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-
 from deploy.local.processes import free_port
-from tests.support import LONGRUN, Stack
-
-Cli = Callable[..., subprocess.CompletedProcess[str]]
-
-
-def run_cli(
-    stack: Stack, *args: str, config_home: Path, **env_overrides: str
-) -> subprocess.CompletedProcess[str]:
-    # The CLI signs in anonymously and remembers its user under XDG_CONFIG_HOME.
-    env = {**os.environ, "COLUMNS": "120", "XDG_CONFIG_HOME": str(config_home), **env_overrides}
-    return subprocess.run(
-        [LONGRUN, *args, "--api", stack.api_url],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
-
-
-@pytest.fixture
-def cli(stack: Stack, tmp_path: Path) -> Cli:
-    """The CLI as one person at one machine (one remembered sign-in)."""
-
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return run_cli(stack, *args, config_home=tmp_path / "config")
-
-    return run
+from tests.cli.commands import Cli, run_cli
+from tests.support import Stack
 
 
 def test_submit_and_watch_until_the_job_succeeds(cli: Cli) -> None:

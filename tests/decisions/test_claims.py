@@ -6,10 +6,20 @@ from datetime import timedelta
 
 import pytest
 
-from jobs.contract.models import ErrorInfo, Job, JobStatus, StageState, StageStatus, utcnow
+from jobs.cloud.store import Decision
+from jobs.contract.models import (
+    ErrorInfo,
+    Job,
+    JobStatus,
+    StageMessage,
+    StageState,
+    StageStatus,
+    utcnow,
+)
 from jobs.contract.runs import Lease, Run, RunStatus
 from jobs.contract.settings import Settings
 from processor.leases import (
+    Claim,
     ClaimOutcome,
     LeaseLost,
     decide_checkpoint,
@@ -38,6 +48,12 @@ def queued_job(**changes: object) -> Job:
     return job.model_copy(update=changes)
 
 
+def claim_of(job: Job | None, run: Run, stage: str) -> Decision[Claim]:
+    """A delivery of `stage`'s message, given its run as read."""
+    message = StageMessage(job_id="job1", stage=stage)
+    return decide_claim(job, {stage: run}, message, OWNER, SETTINGS)
+
+
 def live_run(owner: str = "instance-b") -> Run:
     return Run(
         status=RunStatus.RUNNING,
@@ -49,7 +65,7 @@ def live_run(owner: str = "instance-b") -> Run:
 
 
 def test_a_first_claim_takes_the_lease_and_starts_the_stage() -> None:
-    decision = decide_claim(queued_job(), Run(), "step-1", OWNER, SETTINGS)
+    decision = claim_of(queued_job(), Run(), "step-1")
 
     claim, run = decision.value, decision.runs["step-1"]
     assert claim.outcome == ClaimOutcome.CLAIMED
@@ -67,7 +83,7 @@ def test_a_first_claim_takes_the_lease_and_starts_the_stage() -> None:
 def test_a_live_lease_makes_a_duplicate_delivery_busy_even_after_a_cancel() -> None:
     job = queued_job(cancel_requested=True)
 
-    decision = decide_claim(job, live_run(), "step-1", OWNER, SETTINGS)
+    decision = claim_of(job, live_run(), "step-1")
 
     assert decision.value.outcome == ClaimOutcome.BUSY
     assert decision.job is None
@@ -77,7 +93,7 @@ def test_a_live_lease_makes_a_duplicate_delivery_busy_even_after_a_cancel() -> N
 def test_an_expired_lease_is_taken_over_as_a_new_attempt() -> None:
     expired = live_run().model_copy(update={"lease_expires_at": utcnow() - timedelta(seconds=1)})
 
-    decision = decide_claim(queued_job(), expired, "step-1", OWNER, SETTINGS)
+    decision = claim_of(queued_job(), expired, "step-1")
 
     assert decision.value.outcome == ClaimOutcome.CLAIMED
     assert decision.runs["step-1"].attempts == 2
@@ -87,7 +103,7 @@ def test_an_expired_lease_is_taken_over_as_a_new_attempt() -> None:
 def test_a_continuation_resumes_the_same_attempt_with_its_cursor() -> None:
     run = Run(status=RunStatus.CONTINUING, attempts=2, cursor={"unit": 7})
 
-    claim = decide_claim(queued_job(), run, "step-1", OWNER, SETTINGS).value
+    claim = claim_of(queued_job(), run, "step-1").value
 
     assert claim.outcome == ClaimOutcome.CLAIMED
     assert claim.lease is not None
@@ -99,7 +115,7 @@ def test_no_attempts_left_fails_the_job_with_the_last_cause() -> None:
     error = ErrorInfo(code="TRANSIENT", message="Unexpected OSError: disk full")
     run = Run(status=RunStatus.RETRYING, attempts=3, last_error=error)
 
-    decision = decide_claim(queued_job(), run, "step-1", OWNER, SETTINGS)
+    decision = claim_of(queued_job(), run, "step-1")
 
     assert decision.value.outcome == ClaimOutcome.EXHAUSTED
     assert decision.job is not None
@@ -113,7 +129,7 @@ def test_no_attempts_left_fails_the_job_with_the_last_cause() -> None:
 def test_a_retried_job_gives_its_stage_a_fresh_allowance() -> None:
     run = Run(status=RunStatus.RETRYING, attempts=3, retry_base=3)
 
-    claim = decide_claim(queued_job(), run, "step-1", OWNER, SETTINGS).value
+    claim = claim_of(queued_job(), run, "step-1").value
 
     assert claim.outcome == ClaimOutcome.CLAIMED
     assert claim.lease is not None
@@ -124,9 +140,11 @@ def test_a_done_stage_asks_to_republish_the_next_one_only_if_it_never_started() 
     done = Run(status=RunStatus.DONE, attempts=1)
     job = queued_job()
 
-    assert decide_claim(job, done, "step-1", OWNER, SETTINGS).value.republish == "step-2"
+    job.stages[0].status = StageStatus.SUCCEEDED
+    due = [StageMessage(job_id="job1", stage="step-2")]
+    assert claim_of(job, done, "step-1").value.republish == due
     job.stages[1].status = StageStatus.RUNNING
-    assert decide_claim(job, done, "step-1", OWNER, SETTINGS).value.republish is None
+    assert claim_of(job, done, "step-1").value.republish == []
 
 
 @pytest.mark.parametrize(
@@ -140,7 +158,7 @@ def test_a_done_stage_asks_to_republish_the_next_one_only_if_it_never_started() 
 def test_what_can_never_run_writes_nothing(
     job: Job | None, stage: str, outcome: ClaimOutcome
 ) -> None:
-    decision = decide_claim(job, Run(), stage, OWNER, SETTINGS)
+    decision = claim_of(job, Run(), stage)
 
     assert decision.value.outcome == outcome
     assert decision.job is None
@@ -148,7 +166,7 @@ def test_what_can_never_run_writes_nothing(
 
 
 def test_a_cancel_requested_before_the_claim_ends_the_job_there() -> None:
-    decision = decide_claim(queued_job(cancel_requested=True), Run(), "step-1", OWNER, SETTINGS)
+    decision = claim_of(queued_job(cancel_requested=True), Run(), "step-1")
 
     assert decision.value.outcome == ClaimOutcome.CANCELLED
     assert decision.job is not None
@@ -156,7 +174,7 @@ def test_a_cancel_requested_before_the_claim_ends_the_job_there() -> None:
 
 
 def claimed() -> tuple[Job, Run, Lease]:
-    decision = decide_claim(queued_job(), Run(), "step-1", OWNER, SETTINGS)
+    decision = claim_of(queued_job(), Run(), "step-1")
     assert decision.job is not None
     assert decision.value.lease is not None
     return decision.job, decision.runs["step-1"], decision.value.lease
@@ -171,7 +189,7 @@ def test_finishing_writes_the_run_and_the_job_together() -> None:
 
     assert decision.runs["step-1"].status == RunStatus.DONE
     assert decision.runs["step-1"].output == {"ok": True}
-    assert decision.job == decision.value
+    assert decision.job == decision.value.job
 
 
 def test_finishing_a_lease_someone_else_took_is_refused() -> None:
@@ -182,12 +200,16 @@ def test_finishing_a_lease_someone_else_took_is_refused() -> None:
         decide_finish(job, taken, lease, taken, lambda j: j)
 
 
-def test_finishing_a_job_that_ended_meanwhile_is_refused() -> None:
+def test_finishing_in_a_job_that_ended_meanwhile_only_gives_the_lease_up() -> None:
     job, run, lease = claimed()
     ended = job.model_copy(update={"status": JobStatus.CANCELLED})
 
-    with pytest.raises(LeaseLost):
-        decide_finish(ended, run, lease, run, lambda j: j)
+    decision = decide_finish(ended, run, lease, run, lambda j: j)
+
+    assert decision.value.job is None
+    assert decision.job is None
+    assert decision.runs["step-1"].status == RunStatus.CANCELLED
+    assert decision.runs["step-1"].lease_owner is None
 
 
 def test_heartbeats_and_checkpoints_need_the_lease() -> None:

@@ -113,6 +113,98 @@ def test_the_api_is_public_with_long_requests_for_sse() -> None:
     assert env["GOOGLE_CLOUD_PROJECT"] == "acme-media"
 
 
+def test_the_processor_scales_out_running_as_many_stages_per_instance_as_it_has_cpus() -> None:
+    deploys = find("deploy", "gcloud", "run", "deploy", "longrun-processor")
+    for deploy in deploys:
+        settings = flags(deploy)
+        assert (settings["min-instances"], settings["max-instances"]) == ("0", "50")
+        assert (settings["cpu"], settings["memory"], settings["concurrency"]) == ("2", "8Gi", "2")
+        assert settings["execution-environment"] == "gen2"
+        # Cost accounting charges each stage the size deployed.
+        env = env_vars(deploy)
+        assert env["LONGRUN_PROCESSOR_VCPUS"] == settings["cpu"]
+        assert f"{env['LONGRUN_PROCESSOR_MEMORY_GIB']}Gi" == settings["memory"]
+
+
+def test_a_push_a_full_fleet_refuses_comes_back_for_over_an_hour_before_it_dead_letters() -> None:
+    """Past max-instances x concurrency Cloud Run answers 429 and Pub/Sub backs off; every
+    refusal counts as a delivery, so the backoff and the delivery limit must outlast a backlog."""
+    processor = flags(find("deploy", "gcloud", "run", "deploy", "longrun-processor")[-1])
+    created = find("deploy", "gcloud", "pubsub", "subscriptions", "create", "longrun-stages-push")
+    stages = flags(created[0])
+    low, high = (int(stages[f"{end}-retry-delay"].removesuffix("s")) for end in ("min", "max"))
+    gaps = [min(high, low * 2**n) for n in range(int(stages["max-delivery-attempts"]) - 1)]
+
+    assert sum(gaps) >= 3600, gaps
+    assert stages["ack-deadline"] == processor["timeout"]
+
+
+def with_env(tmp_path: Path, changes: dict[str, str | None]) -> subprocess.CompletedProcess[str]:
+    """deploy.sh's dry run on the sample env file with some settings changed (None: removed)."""
+    lines = [
+        line for line in ENV_FILE.read_text().splitlines() if line.partition("=")[0] not in changes
+    ]
+    lines += [f"{name}={value}" for name, value in changes.items() if value is not None]
+    env_file = tmp_path / "env"
+    env_file.write_text("\n".join(lines) + "\n")
+    args = ["bash", *SCRIPTS["deploy"], f"--env={env_file}", "--dry-run"]
+    return subprocess.run(args, cwd=ROOT, capture_output=True, text=True, check=False)
+
+
+SIZE = ("PROCESSOR_CPU", "PROCESSOR_MEMORY_GIB", "PROCESSOR_CONCURRENCY")
+BOUNDS = ("PROCESSOR_MIN_INSTANCES", "PROCESSOR_MAX_INSTANCES")
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({name: None for name in SIZE + BOUNDS}, ("2", "8Gi", "2", "0", "50")),
+        (
+            dict(zip(SIZE + BOUNDS, ("4", "16", "4", "1", "200"), strict=True)),
+            ("4", "16Gi", "4", "1", "200"),
+        ),
+    ],
+    ids=["defaults", "set"],
+)
+def test_the_processor_size_and_bounds_come_from_the_env_file(
+    tmp_path: Path, changes: dict[str, str | None], expected: tuple[str, ...]
+) -> None:
+    done = with_env(tmp_path, changes)
+
+    assert done.returncode == 0, done.stderr
+    [deploy, *_] = [
+        shlex.split(line)
+        for line in done.stdout.splitlines()
+        if line.startswith("gcloud run deploy longrun-processor")
+    ]
+    settings = flags(deploy)
+    names = ("cpu", "memory", "concurrency", "min-instances", "max-instances")
+    assert tuple(settings[name] for name in names) == expected
+    assert env_vars(deploy)["LONGRUN_PROCESSOR_VCPUS"] == expected[0]
+
+
+@pytest.mark.parametrize(
+    "setting",
+    [
+        "PROCESSOR_CPU=3",
+        "PROCESSOR_MEMORY_GIB=9",  # more than 4 GiB per vCPU
+        "PROCESSOR_CONCURRENCY=0",
+        "PROCESSOR_MAX_INSTANCES=lots",
+        "PROCESSOR_MIN_INSTANCES=60",  # above the maximum
+    ],
+)
+def test_a_processor_size_cloud_run_would_refuse_is_named_before_anything_runs(
+    tmp_path: Path, setting: str
+) -> None:
+    name, _, value = setting.partition("=")
+
+    done = with_env(tmp_path, {name: value})
+
+    assert done.returncode == 2
+    assert f"sets {setting}" in done.stderr
+    assert done.stdout == ""
+
+
 def test_the_processor_is_deployed_before_anything_points_at_it() -> None:
     order = [" ".join(command[:4]) for command in commands("deploy")]
     first_processor = order.index("gcloud run deploy longrun-processor")

@@ -27,6 +27,7 @@ def test_progress_is_weighted_by_stage() -> None:
     now = utcnow()
     job = transitions.stage_started(make_job(1.0, 3.0), 0, 1, now)
     job = transitions.stage_succeeded(job, 0, now, result=None)
+    job = transitions.stage_started(job, 1, 1, now)
     job = transitions.stage_progressed(job, 1, 0.5, "half", now)
 
     assert job.progress == (1.0 + 3.0 * 0.5) / 4.0
@@ -116,3 +117,72 @@ def test_a_job_with_a_callback_owes_a_webhook_when_it_ends() -> None:
     assert failed.webhook is not None
     assert failed.webhook.status == "pending"
     assert transitions.job_retried(failed, utcnow()).webhook is None
+
+
+def diamond() -> Job:
+    """s0, then s1 and s2 side by side, then s3 after both."""
+    job = make_job(1.0, 1.0, 3.0, 1.0)
+    job.stages[1].needs = ["s0"]
+    job.stages[2].needs = ["s0"]
+    job.stages[3].needs = ["s1", "s2"]
+    return job
+
+
+def test_a_stage_whose_needs_are_done_is_ready_once_and_the_join_waits_for_all() -> None:
+    now = utcnow()
+    job = transitions.stage_started(diamond(), 0, 1, now)
+    after_s0 = transitions.stage_succeeded(job, 0, now, result=None)
+    assert transitions.newly_ready(job, after_s0) == ["s1", "s2"]
+
+    both = transitions.stage_started(transitions.stage_started(after_s0, 1, 1, now), 2, 1, now)
+    after_s1 = transitions.stage_succeeded(both, 1, now, result=None)
+    assert transitions.newly_ready(both, after_s1) == []
+    after_s2 = transitions.stage_succeeded(after_s1, 2, now, result=None)
+    assert transitions.newly_ready(after_s1, after_s2) == ["s3"]
+    assert transitions.upstream(after_s2, 3) == ["s0", "s1", "s2"]
+
+
+def test_parallel_stages_headline_the_one_with_the_most_work_left() -> None:
+    now = utcnow()
+    job = transitions.stage_succeeded(diamond(), 0, now, result=None)
+    job = transitions.stage_started(transitions.stage_started(job, 1, 1, now), 2, 1, now)
+    job = transitions.stage_progressed(job, 2, 0.5, "half", now)
+
+    assert job.stage == "s2"  # weight 3 at half way still has more left than s1 at the start
+    assert job.message == "S2: half (and 1 more)"
+
+
+def test_items_earn_their_stage_progress_and_the_last_one_completes_the_set() -> None:
+    now = utcnow()
+    job = transitions.stage_started(make_job(1.0), 0, 1, now)
+    job = transitions.stage_fanned_out(job, 0, 4, now)
+    job = transitions.item_progressed(job, 0, 1, 0.5, now)
+    assert job.stages[0].progress == transitions.ITEMS_SHARE * 0.5 / 4
+    for item in range(3):
+        job = transitions.item_settled(job, 0, item, now, failed=False)
+    items = job.stages[0].items
+    assert items is not None
+    assert (items.done, items.complete, items.running) == (3, False, {})
+    job = transitions.item_settled(job, 0, 3, now, failed=True)
+    assert job.stages[0].items is not None
+    assert job.stages[0].items.complete
+    assert job.stages[0].message == "3/4 parts, 1 failed"
+    assert job.stages[0].progress == transitions.ITEMS_SHARE
+
+
+def test_a_retried_job_keeps_the_items_that_succeeded() -> None:
+    now = utcnow()
+    job = transitions.stage_fanned_out(
+        transitions.stage_started(make_job(1.0), 0, 1, now), 0, 4, now
+    )
+    job = transitions.item_settled(job, 0, 0, now, failed=False)
+    error = ErrorInfo(code="X", message="broke", stage="s0")
+    failed = transitions.stage_failed(job, 0, error, now)
+
+    retried = transitions.job_retried(failed, now)
+
+    items = retried.stages[0].items
+    assert items is not None
+    assert (items.total, items.done, items.failed) == (4, 1, 0)
+    assert retried.status == JobStatus.QUEUED
+    assert retried.stage == "s0"

@@ -17,6 +17,7 @@ from jobs.contract.errors import BudgetExceeded, InvalidRequest
 from jobs.contract.models import Job, JobStatus, StageStatus
 from jobs.contract.settings import Settings
 from pipelines.diagnostic.spec import DIAGNOSTIC, DiagnosticInput
+from processor import costs
 from processor.costs import COMPUTE, CostLedger
 from service.submission import plan_job
 from tests.support import JobsWatcher, body_completions, log_lines, run_document
@@ -298,11 +299,13 @@ def test_a_ledger_adds_to_what_the_stage_spent_before_and_stops_over_budget() ->
     job.stages[0].costs = {"units": 0.2, COMPUTE: 0.01}
     job.stages[0].cost_usd = 0.21
     job.cost_usd = 0.21
-    ledger = CostLedger(job, 0, Settings(cpu_usd_per_vcpu_second=0, memory_usd_per_gib_second=0))
+    ledger = CostLedger(job, Settings(cpu_usd_per_vcpu_second=0, memory_usd_per_gib_second=0))
 
     ledger.add(0.1, "units")
     ledger.add(0.05, "api.calls")
-    charged = ledger.charged(job, 0)
+    written = ledger.unsaved()
+    charged = costs.charged(job, 0, written)
+    ledger.saved(written)
 
     assert charged.stages[0].costs == {
         "units": pytest.approx(0.3),
@@ -311,6 +314,7 @@ def test_a_ledger_adds_to_what_the_stage_spent_before_and_stops_over_budget() ->
     }
     assert charged.cost_usd == pytest.approx(0.36)
     ledger.check()
+    assert costs.charged(charged, 0, ledger.unsaved()).cost_usd == pytest.approx(0.36)
     ledger.add(0.2, "units")
     with pytest.raises(BudgetExceeded, match=r"spent \$0.56, over its budget of \$0.50"):
         ledger.check()
@@ -321,7 +325,7 @@ def test_a_ledger_adds_to_what_the_stage_spent_before_and_stops_over_budget() ->
     [(-0.01, "units"), (math.nan, "units"), (math.inf, "units"), (0.1, ""), (0.1, COMPUTE)],
 )
 def test_a_ledger_refuses_what_is_not_money_spent_on_something(amount: float, what: str) -> None:
-    ledger = CostLedger(planned_job(), 0, Settings())
+    ledger = CostLedger(planned_job(), Settings())
 
     with pytest.raises(ValueError, match="a cost"):
         ledger.add(amount, what)

@@ -12,9 +12,10 @@ async def test_a_burst_of_reports_becomes_one_write_now_and_one_with_the_latest_
     written: list[tuple[float, str | None]] = []
     first_written = asyncio.Event()
 
-    async def write(fraction: float, message: str | None) -> None:
+    async def write(fraction: float, message: str | None) -> bool:
         written.append((fraction, message))
         first_written.set()
+        return True
 
     reporter = ProgressReporter(write, interval_seconds=0.2)
     reporter.report(0.0, "start")
@@ -30,8 +31,9 @@ async def test_a_burst_of_reports_becomes_one_write_now_and_one_with_the_latest_
 async def test_reports_from_a_worker_thread_are_written() -> None:
     written: list[float] = []
 
-    async def write(fraction: float, _message: str | None) -> None:
+    async def write(fraction: float, _message: str | None) -> bool:
         written.append(fraction)
+        return True
 
     reporter = ProgressReporter(write, interval_seconds=0.05)
     worker = threading.Thread(target=lambda: [reporter.report(i / 100) for i in range(101)])
@@ -64,3 +66,18 @@ async def test_close_drops_a_pending_report_but_waits_for_a_write_in_flight() ->
     await closing
 
     assert finished == [0.1]
+
+
+async def test_a_deferred_write_is_tried_again_with_the_latest_value() -> None:
+    attempts: list[float] = []
+
+    async def write(fraction: float, _message: str | None) -> bool:
+        attempts.append(fraction)
+        return len(attempts) > 1  # the first is deferred (the job was written just before)
+
+    reporter = ProgressReporter(write, interval_seconds=0.05)
+    reporter.report(0.1)
+    await asyncio.sleep(0.2)
+    await reporter.close()
+
+    assert attempts == [0.1, 0.1]

@@ -17,14 +17,24 @@ const TERMINAL = new Set(["succeeded", "failed", "cancelled"]);
 const DEFAULT_POLL_SECONDS = 2;
 
 /**
- * @typedef {{name: string, label: string, weight: number, status: string, progress: number,
- *   message: string|null, attempts: number, error: JobError|null}} Stage
+ * @typedef {{name: string, label: string, weight: number, needs: string[]|null,
+ *   status: string, progress: number, message: string|null, attempts: number,
+ *   error: JobError|null, items: StageItems|null}} Stage
+ *   `needs`: the stages it waits for (null: the one before it); several stages may be
+ *   `running` at once. `items` is set once the stage fans out.
+ * @typedef {{total: number, done: number, failed: number,
+ *   running: Object<string, number>}} StageItems
+ *   A stage split into `total` items, each run on its own; `running` maps the numbers of the
+ *   items running now ("0", "1", ...) to their own progress 0..1, and `failed` counts those
+ *   failed for good.
  * @typedef {{code: string, message: string, retryable: boolean, stage: string|null}} JobError
  * @typedef {{job_id: string, pipeline: string, status: string, stage: string|null,
  *   progress: number, message: string, eta_seconds: number|null, stages: Stage[],
  *   result: object|null, artifacts: Object<string, {uri: string, size_bytes: number,
  *   content_type: string}>, error: JobError|null, cancel_requested: boolean,
  *   version: number}} Job
+ *   `stage` names the stage to headline and `message` says what it does ("... (and 2 more)"
+ *   while others run beside it).
  * @typedef {{firestore?: import("firebase/firestore").Firestore|null, apiBase?: string,
  *   getToken?: () => Promise<string|null>, onSource?: (source: string) => void}} WatchOptions
  */

@@ -1,16 +1,10 @@
 // Drives the demo page in headless Chromium: submit the sample, watch progress move live,
 // refresh mid-job, see the job finish and its highlights. Prints what it saw as JSON.
 //   node web/tests/page.mjs http://127.0.0.1:8000/ /tmp/page.png
-import { chromium } from "playwright-core";
+import { launch } from "./browser.mjs";
 
 const [url, screenshot] = process.argv.slice(2);
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-  ],
-});
+const browser = await launch();
 const report = { page_errors: [] };
 try {
   const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });

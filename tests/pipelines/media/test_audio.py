@@ -13,11 +13,11 @@ import pytest
 from jobs.contract.errors import PermanentError
 from pipelines.media.audio import (
     FLOOR_DBFS,
-    LoudnessMeter,
     analyse_audio,
     find_peaks,
     find_silences,
 )
+from pipelines.media.meter import LoudnessMeter
 from pipelines.media.models import AudioAnalysis, Span
 from samples.media import make_audio, make_video
 

@@ -1,0 +1,70 @@
+"""`longrun watch` follows a job live: a bar per stage, several moving at once, parts counted."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from tests.cli.commands import Cli, run_cli
+from tests.support import Stack
+
+# Steps 2 and 3 side by side, every step split into 4 parts of about 2 s each.
+PARALLEL_FAN_OUT = {
+    "stages": 4,
+    "parallel": True,
+    "items": 4,
+    "work_units": 20,
+    "unit_seconds": 0.1,
+    "unit_kib": 16,
+}
+# rich redraws its bars in place: it moves up and erases the lines it drew before each frame.
+_REDRAW = re.compile(r"\x1b\[2K(?:\x1b\[1A\x1b\[2K)*")
+_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+_STAGE_LINE = re.compile(r"^Diagnostic step (\d) of 4 (.*)$", re.MULTILINE)
+_PARTS_DONE = re.compile(r"(\d+)/4 parts")
+
+
+def frames(terminal_output: str) -> list[dict[int, str]]:
+    """Every frame the terminal showed: each step's line (after its label) by step number."""
+    shown = []
+    for frame in _REDRAW.split(terminal_output):
+        lines = {int(n): rest for n, rest in _STAGE_LINE.findall(_ESCAPE.sub("", frame))}
+        if lines:
+            shown.append(lines)
+    return shown
+
+
+def test_watch_shows_stages_side_by_side_and_counts_their_parts(
+    stack: Stack, cli: Cli, tmp_path: Path
+) -> None:
+    submitted = cli("submit", "diagnostic", "--input", json.dumps(PARALLEL_FAN_OUT))
+    job_id = submitted.stdout.split("Submitted job ")[1].split()[0]
+
+    # As in a terminal, so every frame is kept (and as the same remembered user as `cli`).
+    result = run_cli(
+        stack, "watch", job_id, config_home=tmp_path / "config", FORCE_COLOR="1", TERM="xterm"
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "Job succeeded" in result.stdout
+    shown = frames(result.stdout)
+    assert any(" running " in f.get(2, "") and " running " in f.get(3, "") for f in shown), (
+        "steps 2 and 3 never showed as running at the same time"
+    )
+    counted = {
+        int(done) for f in shown for line in f.values() for done in _PARTS_DONE.findall(line)
+    }
+    assert counted == {0, 1, 2, 3, 4}, "the parts counter did not count up to the total"
+    part_bars = re.compile(r"running \d/4 parts · #\d[▁▂▃▄▅▆▇█]")
+    assert any(part_bars.search(line) for f in shown for line in f.values()), (
+        "no part running showed its own progress"
+    )
+    assert all("succeeded 4/4 parts" in shown[-1][n] for n in range(1, 5)), shown[-1]
+
+
+def test_watch_refuses_a_job_the_caller_cannot_see(cli: Cli) -> None:
+    result = cli("watch", "no-such-job")
+
+    assert result.returncode == 1
+    assert "404 JOB_NOT_FOUND" in result.stderr
