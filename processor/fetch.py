@@ -9,10 +9,12 @@ each one checked the same way, and only so many.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import socket
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+import ssl
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
@@ -20,6 +22,7 @@ import httpx
 
 from jobs.cloud.storage import SourceTooLarge
 from jobs.contract.errors import PermanentError, TransientError
+from jobs.contract.settings import Settings
 from jobs.contract.sources import check_address, check_url_without_network
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -36,14 +39,34 @@ class Fetched:
 
 @dataclass(frozen=True)
 class AddressRules:
-    """How URLs and addresses are checked; the default allows only the public internet."""
+    """How URLs and addresses are checked; the default allows only the public internet.
+
+    `pinned` names hosts reached at a fixed address, unchecked: local test stacks only
+    (LONGRUN_SOURCE_HOST_ADDRESSES, which settings refuse outside LONGRUN_LOCAL).
+    """
 
     check_url: Callable[[str], str] = check_url_without_network
     check_address: Callable[[IPAddress], None] = check_address
+    pinned: Mapping[str, IPAddress] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, settings: Settings) -> AddressRules:
+        return cls(pinned=dict(settings.source_host_addresses))
+
+
+def trusted(settings: Settings) -> ssl.SSLContext | bool:
+    """What source certificates are checked against: the system's CAs, plus a local test CA."""
+    if settings.source_ca_file is None:
+        return True
+    context = ssl.create_default_context()
+    context.load_verify_locations(cafile=str(settings.source_ca_file))
+    return context
 
 
 async def resolve_checked(host: str, port: int, rules: AddressRules) -> IPAddress:
     """One address of `host`, after checking every address it resolves to."""
+    if host in rules.pinned:
+        return rules.pinned[host]
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
@@ -63,22 +86,45 @@ async def fetch_to_file(
     progress: Callable[[int, int | None], None] = lambda done, total: None,
     between_chunks: Callable[[], Awaitable[None]] | None = None,
     rules: AddressRules = AddressRules(),
-    verify: object = True,
+    verify: ssl.SSLContext | bool = True,
 ) -> Fetched:
     """Stream an https:// URL into `destination`, refusing more than `max_bytes`."""
+    async with (
+        new_client(verify) as client,
+        open_source(client, url, rules, max_redirects) as (response, final_url),
+    ):
+        return await _save(response, final_url, destination, max_bytes, progress, between_chunks)
+
+
+def new_client(verify: ssl.SSLContext | bool = True) -> httpx.AsyncClient:
+    """An HTTP client for sources: no proxies from the environment, patient reads."""
     timeout = httpx.Timeout(30.0, read=60.0)
-    async with httpx.AsyncClient(verify=verify, timeout=timeout, trust_env=False) as client:  # type: ignore[arg-type]
-        for _ in range(max_redirects + 1):
-            request = await checked_request(client, "GET", url, rules, {"Accept": "*/*"})
-            response = await client.send(request, stream=True)
-            try:
-                if response.status_code in _REDIRECTS and "location" in response.headers:
-                    url = urljoin(url, response.headers["location"])
-                    continue
-                _raise_for_status(response, url)
-                return await _save(response, url, destination, max_bytes, progress, between_chunks)
-            finally:
-                await response.aclose()
+    return httpx.AsyncClient(verify=verify, timeout=timeout, trust_env=False)
+
+
+@contextlib.asynccontextmanager
+async def open_source(
+    client: httpx.AsyncClient,
+    url: str,
+    rules: AddressRules,
+    max_redirects: int,
+    headers: Mapping[str, str] | None = None,
+) -> AsyncIterator[tuple[httpx.Response, str]]:
+    """A streamed GET of an https:// URL and the URL it ended at, redirects followed by hand
+    (each one checked), answered 200, or 206 to a request with `Range` in `headers`."""
+    request_headers = {"Accept": "*/*", "Accept-Encoding": "identity", **(headers or {})}
+    for _ in range(max_redirects + 1):
+        request = await checked_request(client, "GET", url, rules, request_headers)
+        response = await client.send(request, stream=True)
+        try:
+            if response.status_code in _REDIRECTS and "location" in response.headers:
+                url = urljoin(url, response.headers["location"])
+                continue
+            _raise_for_status(response, ranged="Range" in request_headers)
+            yield response, url
+            return
+        finally:
+            await response.aclose()
     raise PermanentError(
         f"More than {max_redirects} redirects from the source URL.", code="TOO_MANY_REDIRECTS"
     )
@@ -116,10 +162,10 @@ def _netloc(host: str, port: int | None) -> str:
     return bracketed if port is None else f"{bracketed}:{port}"
 
 
-def _raise_for_status(response: httpx.Response, url: str) -> None:
+def _raise_for_status(response: httpx.Response, ranged: bool) -> None:
     status = response.status_code
-    if status == 200:
-        return
+    if status == 200 or (ranged and status in (206, 416)):
+        return  # a refused range (416) is the caller's to judge: it may start over
     if status in _GONE or (400 <= status < 500 and status != 429):
         raise PermanentError(f"The source URL answered {status}.", code="SOURCE_UNREACHABLE")
     raise TransientError(f"The source URL answered {status}; will try again.")

@@ -9,17 +9,20 @@ as messages of their own on any processor instance, each reading `ctx.item`, bef
 reduce turns `ctx.item_outputs` into the stage's output. It raises `PermanentError` (with a
 stable code) for input that can never work, and `TransientError` for a failure worth another
 attempt; anything else it raises is treated as a bug: retried once, then the job fails with
-INTERNAL. `fetch_to_file` downloads a public https://
-URL without becoming a proxy into private networks.
+INTERNAL. `fetch_to_file` downloads a public https:// URL without becoming a proxy into private
+networks; `Download` streams one into Storage, continuing over deliveries from a cursor.
 """
 
 from jobs.contract.errors import BudgetExceeded, JobCancelled, PermanentError, TransientError
 from jobs.contract.pipeline import FanOut, ItemFailure, PipelineSpec, StageSpec
 from processor.context import Items, Skipped, StageContext
-from processor.fetch import fetch_to_file
+from processor.downloads import Download
+from processor.fetch import AddressRules, fetch_to_file, trusted
 
 __all__ = [
+    "AddressRules",
     "BudgetExceeded",
+    "Download",
     "FanOut",
     "ItemFailure",
     "Items",
@@ -31,4 +34,5 @@ __all__ = [
     "StageSpec",
     "TransientError",
     "fetch_to_file",
+    "trusted",
 ]

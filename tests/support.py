@@ -281,13 +281,15 @@ def unsigned_id_token(uid: str, **claims: Any) -> str:
 
 
 @contextlib.contextmanager
-def serve_tls(handler: type[BaseHTTPRequestHandler]) -> Iterator[tuple[int, ssl.SSLContext]]:
-    """An HTTPS server for `localhost` on a free loopback port, with a client context that
-    trusts it (a throwaway CA): its port and that context."""
-    ca = trustme.CA()
+def serve_tls(
+    handler: type[BaseHTTPRequestHandler], ca: trustme.CA | None = None, *names: str
+) -> Iterator[tuple[int, ssl.SSLContext]]:
+    """An HTTPS server for `localhost` (and `names`) on a free loopback port, with a client
+    context that trusts it (`ca`, or a throwaway one): its port and that context."""
+    ca = ca or trustme.CA()
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("localhost").configure_cert(server_context)
+    ca.issue_cert("localhost", *names).configure_cert(server_context)
     server.socket = server_context.wrap_socket(server.socket, server_side=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     client_context = ssl.create_default_context()

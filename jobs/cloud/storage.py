@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import io
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, BinaryIO
 
 import google.auth.transport.requests
 import google.cloud.storage as storage
+import requests
 from google.api_core.exceptions import NotFound, PreconditionFailed
 from google.auth.credentials import AnonymousCredentials, Signing
 
@@ -273,3 +275,55 @@ class Storage:
             **signer,
         )
         return url
+
+    def start_stream(self, name: str, content_type: str) -> str:
+        """A resumable upload session for an object whose size is not known yet (a stream)."""
+        url: str = self.bucket.blob(name).create_resumable_upload_session(content_type=content_type)
+        return url
+
+    def stream_status(self, session: str) -> Committed | None:
+        """What an upload session holds so far; None once it is gone (expired or cancelled)."""
+        response = self._put(session, b"", "bytes */*")
+        if response.status_code in (404, 410):
+            return None
+        return _committed(response)
+
+    def stream_write(self, session: str, offset: int, data: bytes, total: int | None) -> Committed:
+        """Send the bytes at `offset` to an upload session; `total` (the object's size) ends it.
+
+        Cloud Storage may keep fewer bytes than it was sent: the answer says how many it holds.
+        """
+        end = offset + len(data) - 1
+        span = f"{offset}-{end}" if data else "*"
+        response = self._put(session, data, f"bytes {span}/{'*' if total is None else total}")
+        return _committed(response)
+
+    def _put(self, session: str, data: bytes, content_range: str) -> requests.Response:
+        # The session URL is the credential; the client's session adds a token, which is harmless.
+        response: requests.Response = self._client._http.put(
+            session, data=data, headers={"Content-Range": content_range}, timeout=_PUT_TIMEOUT
+        )
+        return response
+
+
+# Seconds to connect to Cloud Storage, and to wait for its answer to one piece of an upload.
+_PUT_TIMEOUT = (30.0, 300.0)
+
+
+@dataclass(frozen=True)
+class Committed:
+    """How much of an upload session's object Cloud Storage holds, and whether it is whole."""
+
+    size_bytes: int
+    complete: bool
+
+
+def _committed(response: requests.Response) -> Committed:
+    """An upload session's answer: 308 with the bytes it holds so far, or 200/201 when whole."""
+    if response.status_code in (200, 201):
+        return Committed(int(response.json().get("size", 0)), complete=True)
+    if response.status_code != 308:
+        response.raise_for_status()
+        raise requests.HTTPError(f"unexpected status {response.status_code}", response=response)
+    held = response.headers.get("Range")  # "bytes=0-LAST"; none while it holds nothing
+    return Committed(int(held.rsplit("-", 1)[1]) + 1 if held else 0, complete=False)

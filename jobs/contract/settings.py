@@ -11,6 +11,7 @@ from pydantic import (
     AliasChoices,
     BeforeValidator,
     Field,
+    IPvAnyAddress,
     SecretStr,
     model_validator,
 )
@@ -20,6 +21,8 @@ from jobs.contract.sources import bucket_problem
 
 # No media job analyses more than a week of recording, whatever LONGRUN_MAX_MEDIA_SECONDS says.
 MEDIA_SECONDS_CEILING = 7 * 24 * 3600.0
+# Cloud Storage takes the pieces of a resumable upload in multiples of this (the last excepted).
+RESUMABLE_UNIT_BYTES = 256 * 1024
 
 
 def _names(value: Any) -> Any:
@@ -28,6 +31,17 @@ def _names(value: Any) -> Any:
         text = value.strip()
         return json.loads(text) if text.startswith("[") else [n for n in text.split(",") if n]
     return value
+
+
+def _json_object(value: Any) -> Any:
+    """A mapping from a JSON object string."""
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def _whole_units(size: int) -> int:
+    if size % RESUMABLE_UNIT_BYTES:
+        raise ValueError(f"must be a multiple of {RESUMABLE_UNIT_BYTES} (256 KiB)")
+    return size
 
 
 def _bucket_names(names: list[str]) -> list[str]:
@@ -91,8 +105,20 @@ class Settings(BaseSettings):
 
     # Cloud Storage: uploads, job sources and artifacts; default "<project>-longrun".
     bucket: str | None = None
-    max_source_bytes: int = Field(default=2 * 1024**3, gt=0)
+    # A 4-hour 1080p VOD at 6 Mbit/s is 10.8 GB: 50 GiB leaves room for longer and richer ones.
+    max_source_bytes: int = Field(default=50 * 1024**3, gt=0, le=5 * 1024**4)  # GCS: 5 TiB
     fetch_max_redirects: int = Field(default=5, ge=0, le=20)
+    # An https:// source goes into Storage in pieces this big: memory holds about two of them.
+    fetch_chunk_bytes: Annotated[int, AfterValidator(_whole_units)] = Field(
+        default=8 * 1024**2, ge=RESUMABLE_UNIT_BYTES, le=256 * 1024**2
+    )
+    # For tests and local stacks only, never in production: https:// source hosts the fetcher
+    # connects to at a fixed address, unchecked ({"vod.example": "127.0.0.1"}), and an extra CA
+    # bundle to trust their certificates.
+    source_host_addresses: Annotated[
+        dict[str, IPvAnyAddress], NoDecode, BeforeValidator(_json_object)
+    ] = Field(default_factory=dict)
+    source_ca_file: Path | None = None
     download_url_seconds: int = Field(default=900, ge=60, le=7 * 24 * 3600)
     # The longest recording a media job analyses (48 h by default). Analyses size their grids
     # by it, so a file whose headers claim more is refused; the ceiling keeps that bounded.
@@ -177,6 +203,8 @@ class Settings(BaseSettings):
             raise ValueError("LONGRUN_PUSH_AUTH_AUDIENCE is required with a push auth account")
         if self.webhook_allowed_hosts and not self.local:
             raise ValueError("LONGRUN_WEBHOOK_ALLOWED_HOSTS is for local stacks (LONGRUN_LOCAL)")
+        if self.source_host_addresses and not self.local:
+            raise ValueError("LONGRUN_SOURCE_HOST_ADDRESSES is for local stacks (LONGRUN_LOCAL)")
         if self.bucket_name in self.source_buckets:
             raise ValueError("LONGRUN_SOURCE_BUCKETS may not name longrun's own bucket")
         return self

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import ipaddress
 import ssl
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
+import trustme
+from pydantic import ValidationError
 
 from jobs.cloud.storage import SourceTooLarge
 from jobs.contract.errors import PermanentError, TransientError
+from jobs.contract.settings import Settings
 from jobs.contract.sources import SourceNotAllowed
 from processor.fetch import AddressRules, fetch_to_file
 from tests.support import serve_tls
@@ -40,6 +44,10 @@ class Handler(BaseHTTPRequestHandler):
         elif self.path == "/redirect-out":
             self.send_response(307)
             self.send_header("Location", "https://10.0.0.1/secret")
+            self.end_headers()
+        elif self.path == "/redirect-home":
+            self.send_response(302)
+            self.send_header("Location", f"https://localhost:{self.server.server_address[1]}/file")
             self.end_headers()
         elif self.path == "/missing":
             self._send(404, b"no")
@@ -178,3 +186,41 @@ def _real_check(url: str) -> str:
     from jobs.contract.sources import check_url_without_network
 
     return check_url_without_network(url)
+
+
+def test_pinned_source_hosts_are_for_local_stacks_only() -> None:
+    pinned = {"source_host_addresses": '{"vod.example": "127.0.0.1"}'}
+
+    with pytest.raises(ValidationError, match="local stacks"):
+        Settings.model_validate(pinned)
+    local = Settings.model_validate({**pinned, "local": "true"})
+
+    assert AddressRules.of(local).pinned == {"vod.example": ipaddress.ip_address("127.0.0.1")}
+    assert AddressRules.of(Settings()).pinned == {}
+
+
+async def test_a_pinned_host_reaches_only_itself_a_redirect_elsewhere_is_checked_as_ever(
+    tmp_path: Path,
+) -> None:
+    ca = trustme.CA()
+    pinned = AddressRules(pinned={"vod.example": ipaddress.ip_address("127.0.0.1")})
+    with serve_tls(Handler, ca, "vod.example") as (port, verify):
+        fetched = await fetch_to_file(
+            f"https://vod.example:{port}/file",
+            tmp_path / "ok",
+            max_bytes=10**6,
+            max_redirects=0,
+            rules=pinned,
+            verify=verify,
+        )
+        with pytest.raises(SourceNotAllowed):
+            await fetch_to_file(
+                f"https://vod.example:{port}/redirect-home",
+                tmp_path / "no",
+                max_bytes=10**6,
+                max_redirects=2,
+                rules=pinned,
+                verify=verify,
+            )
+
+    assert fetched.size_bytes == len(BODY)

@@ -1,5 +1,6 @@
 """An upload is pinned to its declared size: in what the session start tells Cloud Storage, and
 again by the `fetch` stage, which is all that stands on the emulator (it stores what it is sent).
+The size may be VOD-sized (50 GiB by default, LONGRUN_MAX_SOURCE_BYTES), and no more.
 """
 
 from __future__ import annotations
@@ -7,6 +8,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import httpx
+import pytest
 import requests
 
 from deploy.local.ephemeral import Stack
@@ -58,3 +61,38 @@ def test_a_body_larger_than_declared_is_refused_by_the_fetch_stage(
     assert final.status == "failed"
     assert final.error is not None
     assert final.error.code == "SOURCE_TOO_LARGE"
+
+
+GIB = 1024**3
+
+
+@pytest.mark.parametrize(("size", "status"), [(50 * GIB, 201), (50 * GIB + 1, 422)])
+def test_a_vod_sized_upload_is_accepted_and_one_byte_more_is_refused(
+    api: httpx.Client, size: int, status: int
+) -> None:
+    response = api.post(
+        "/v1/uploads",
+        json={"filename": "vod.mp4", "content_type": "video/mp4", "size_bytes": size},
+    )
+
+    assert response.status_code == status
+    if status == 422:
+        assert response.headers["content-type"].startswith("application/problem+json")
+        assert response.json()["code"] == "UPLOAD_TOO_LARGE"
+    else:
+        assert response.json()["max_bytes"] == size
+
+
+def test_a_lower_limit_set_by_the_operator_is_enforced_at_upload(
+    make_stack: Callable[..., Stack],
+) -> None:
+    stack = make_stack(LONGRUN_MAX_SOURCE_BYTES=str(10 * 1024**2))
+    with stack.api() as api:
+        refused = api.post(
+            "/v1/uploads",
+            json={"filename": "a.mp4", "content_type": "video/mp4", "size_bytes": 10 * 1024**2 + 1},
+        )
+
+    assert refused.status_code == 422
+    assert refused.json()["code"] == "UPLOAD_TOO_LARGE"
+    assert refused.json()["errors"][0]["field"] == "size_bytes"
