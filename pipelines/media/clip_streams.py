@@ -11,6 +11,7 @@ from fractions import Fraction
 from typing import Any, Protocol
 
 import av
+import numpy as np
 from av.audio.codeccontext import AudioCodecContext
 from av.audio.resampler import AudioResampler
 from av.audio.stream import AudioStream
@@ -216,10 +217,17 @@ class _EncodeAudio(_Decoding):
         assert isinstance(frame, av.AudioFrame)
         if not self._in_clip(frame, frame.samples / max(frame.sample_rate, 1)):
             return
+        time, rate = frame.time or 0.0, frame.sample_rate
+        # A frame across the start or the stop keeps only its samples inside the clip.
+        first = max(0, round((self._start - time) * rate))
+        last = min(frame.samples, round((self._stop - time) * rate))
+        if first >= last:
+            return
         if self._samples is None:  # the sound may start a little after the picture
-            self._samples = max(0, round(((frame.time or 0.0) - self._start) * self._rate))
-        frame.pts = None  # the resampler would otherwise fill gaps in the source's stamps
-        self._encode(self._resampler.resample(frame))
+            self._samples = max(0, round((time + first / rate - self._start) * self._rate))
+        kept = frame if (first, last) == (0, frame.samples) else samples_of(frame, first, last)
+        kept.pts = None  # the resampler would otherwise fill gaps in the source's stamps
+        self._encode(self._resampler.resample(kept))
 
     def _encode(self, frames: list[av.AudioFrame]) -> None:
         for out in frames:
@@ -233,6 +241,16 @@ class _EncodeAudio(_Decoding):
         if self._samples is not None:
             self._encode(self._resampler.resample(None))
         self._output.mux(self._stream.encode(None))
+
+
+def samples_of(frame: av.AudioFrame, first: int, last: int) -> av.AudioFrame:
+    """Samples `first` to `last` of a frame, in its own format."""
+    data: Any = frame.to_ndarray()
+    width = 1 if frame.format.is_planar else len(frame.layout.channels)
+    kept = np.ascontiguousarray(data[:, first * width : last * width])
+    part = av.AudioFrame.from_ndarray(kept, format=frame.format.name, layout=frame.layout.name)
+    part.sample_rate = frame.sample_rate
+    return part
 
 
 def copier(output: OutputContainer, source: Stream, start: float, stop: float) -> StreamCut:

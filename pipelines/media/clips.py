@@ -243,9 +243,10 @@ def _write(
                 break
         for each in cuts.values():
             each.finish()
-    if not any(cut.written for cut in cuts.values()):
-        raise unsupported("nothing in the highlight's stretch could be read")
-    return list(cuts.values())
+    made = list(cuts.values())
+    if not made[0].written:  # the picture, or the sound of a recording without one
+        raise unsupported("nothing in the highlight's stretch could be decoded")
+    return made
 
 
 def _audio_cut(
