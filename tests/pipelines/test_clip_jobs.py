@@ -16,15 +16,10 @@ from cli.uploading import upload_file
 from deploy.local.ephemeral import Stack
 from jobs.cloud.storage import Storage
 from jobs.contract.models import Job, JobStatus, StageStatus
+from samples.encodings import Encoding, encode_recording
 from samples.media import make_audio, make_chat
 from tests.cli.commands import run_cli
-from tests.pipelines.clip_recordings import (
-    Encoding,
-    decode,
-    encode_recording,
-    keyframe_times,
-    picture_at,
-)
+from tests.pipelines.clip_recordings import decode, keyframe_times, picture_at
 from tests.support import JobsWatcher, submit_media
 
 DURATION = 40.0

@@ -15,13 +15,8 @@ from jobs.contract.errors import PermanentError
 from jobs.contract.settings import Settings
 from pipelines.media.clips import LEAD_SECONDS, MAX_EXTRA_LEAD_SECONDS, Clip, cut_clip
 from pipelines.media.models import Span
-from tests.pipelines.clip_recordings import (
-    Encoding,
-    decode,
-    encode_recording,
-    keyframe_times,
-    picture_at,
-)
+from samples.encodings import Encoding, encode_recording
+from tests.pipelines.clip_recordings import decode, keyframe_times, picture_at
 
 DURATION = 30.0
 CUTS = [7.0, 19.0]
