@@ -136,17 +136,10 @@ export function watchJob(jobId, onUpdate, options = {}) {
 
   if (firestore) {
     onSource("firestore");
-    const unsubscribe = onSnapshot(
-      doc(firestore, "jobs", jobId),
-      (snapshot) => {
-        if (snapshot.exists()) deliver(plain(snapshot.data()));
-      },
-      () => {
-        unsubscribe();
-        if (!stopped) stream();
-      },
-    );
-    stopCurrent = unsubscribe;
+    const onData = (snapshot) => {
+      if (snapshot.exists()) deliver(plain(snapshot.data()));
+    };
+    stopCurrent = listen(doc(firestore, "jobs", jobId), onData, () => !stopped && stream());
   } else {
     stream();
   }
@@ -196,18 +189,11 @@ export function watchJobs(onUpdate, options = {}) {
       orderBy("created_at", "desc"),
       atMost(limit + 1),
     );
-    const unsubscribe = onSnapshot(
-      newest,
-      (snapshot) => {
-        const jobs = snapshot.docs.map((found) => plain(found.data()));
-        deliver(jobs.slice(0, limit), jobs.length > limit);
-      },
-      () => {
-        unsubscribe();
-        if (!stopped) poll();
-      },
-    );
-    stopCurrent = unsubscribe;
+    const onData = (snapshot) => {
+      const jobs = snapshot.docs.map((found) => plain(found.data()));
+      deliver(jobs.slice(0, limit), jobs.length > limit);
+    };
+    stopCurrent = listen(newest, onData, () => !stopped && poll());
   } else {
     poll();
   }
@@ -215,6 +201,15 @@ export function watchJobs(onUpdate, options = {}) {
     stopped = true;
     stopCurrent();
   };
+}
+
+// Listen with Firestore; a refused listener (rules, no connection) hands over to `fallBack`.
+function listen(target, onData, fallBack) {
+  const unsubscribe = onSnapshot(target, onData, () => {
+    unsubscribe();
+    fallBack();
+  });
+  return unsubscribe;
 }
 
 const expired = (job) => Boolean(job.expire_at) && Date.parse(job.expire_at) <= Date.now();
