@@ -86,12 +86,14 @@ export class Recording {
     media.addEventListener("loadedmetadata", () => this.timeline.setDuration(media.duration));
     media.addEventListener("timeupdate", () => this.moved());
     media.addEventListener("seeked", () => this.moved());
-    media.addEventListener("error", async () => {
+    media.addEventListener("error", () => {
       if (Date.now() - linkedAt < RELINK_AFTER_MS) return;
       const at = media.currentTime;
       linkedAt = Date.now();
-      media.src = (await artifactLink(this.jobId, name, this.options)).url;
-      media.currentTime = at;
+      artifactLink(this.jobId, name, this.options).then((fresh) => {
+        media.src = fresh.url;
+        media.currentTime = at;
+      }, this.onError);
     });
     this.media = media;
     this.parts.playerBox.replaceChildren(media);
