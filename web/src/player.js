@@ -63,7 +63,7 @@ export class Recording {
   seek(seconds, play) {
     if (!this.media) return;
     this.media.currentTime = seconds;
-    this.timeline.moveTo(seconds);
+    this.moved(); // at once: on a slow link the seek itself may take a while to finish
     if (play) this.media.play().catch(() => {}); // a browser may refuse; the controls remain
   }
 

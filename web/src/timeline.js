@@ -77,7 +77,9 @@ export class Timeline {
     if (report.audio) {
       const { loudness_dbfs: levels, window_seconds: step } = report.audio;
       const share = (dbfs) => Math.min(1, Math.max(0, (dbfs - FLOOR_DBFS) / -FLOOR_DBFS));
-      bands.push(this.area(levels, step, share, LOUDNESS, "loudness"));
+      // Sound alone (no cuts, no chat) takes the whole height.
+      const room = report.scenes || report.chat ? LOUDNESS : [LOUDNESS[0], CHAT[1]];
+      bands.push(this.area(levels, step, share, room, "loudness"));
     }
     if (report.scenes) {
       for (const cut of report.scenes.cuts) {

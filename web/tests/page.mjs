@@ -28,6 +28,8 @@ try {
     (id) => document.querySelector(`#job-list li[data-job="${id}"] .status`)?.textContent ?? null, jobId);
 
   await page.goto(url);
+  // Signed in once "Your jobs" has answered (a first sign-in may be slow on a loaded machine).
+  await page.waitForSelector("#jobs-empty:not([hidden])", { timeout: 300_000 });
   await page.fill("#highlight-count", "3");
   await page.click("#submit");
   await page.waitForURL(/\?job=/, { timeout: 120_000 });

@@ -31,7 +31,7 @@ try {
   const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
   page.on("pageerror", (error) => report.page_errors.push(error.message));
   await page.goto(url);
-  await page.waitForSelector("#jobs-empty:not([hidden])", { timeout: 60_000 }); // signed in
+  await page.waitForSelector("#jobs-empty:not([hidden])", { timeout: 300_000 }); // signed in
   const bytes = await readFile(recording);
   const ticket = await callAsUser(page, "POST", "/v1/uploads",
     { filename: basename(recording), content_type: "audio/wav", size_bytes: bytes.length });
@@ -55,12 +55,14 @@ try {
 
   // Clicking the last line plays from there; the list has scrolled to it.
   const last = report.lines.length - 1;
+  const marked = (n) => page.waitForFunction((n) => document.querySelector(`#transcript li:nth-child(${n})`)
+    ?.getAttribute("aria-current") === "true", n, { timeout: 10_000 }).catch(() => {});
   await page.click(`#transcript li:nth-child(${last + 1}) .line`);
-  await page.waitForTimeout(500);
+  await marked(last + 1);
   report.after_last_click = await state(page);
   // Clicking the first line comes back, and playback carries the mark on to the next line.
   await page.click("#transcript li:nth-child(1) .line");
-  await page.waitForTimeout(300);
+  await marked(1);
   report.after_first_click = await state(page);
   await page.waitForFunction(() => document.querySelector("#transcript li:nth-child(2)")
     ?.getAttribute("aria-current") === "true", null, { timeout: 60_000 });
