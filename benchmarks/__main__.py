@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks import load, media, overhead, progress, recovery, submit, throughput
+from benchmarks import load, media, overhead, progress, recovery, scale, submit, throughput
 from benchmarks.environment import emulators_running
 
 RESULTS = Path(__file__).with_name("results.md")
@@ -60,13 +60,15 @@ def run_all(work: Path, quick: bool) -> dict[str, Any]:
             media.measure(media.slug(name), path, kind, seconds, work).__dict__
             for name, path, kind, seconds in media.make_samples(work, *minutes)
         ]
+        results["scale"] = scale.run(work / "scale", scale.QUICK if quick else scale.Plan())
     return results
 
 
 def markdown(results: dict[str, Any], when: str, where: str) -> str:
     s, o, t, p, lo = (results[k] for k in ("submit", "overhead", "throughput", "progress", "load"))
     lines = [
-        f"# Benchmark results\n\n{when} on {where}; emulators on the same machine.\n",
+        f"# Benchmark results\n\n{when} on {where}; emulators on the same machine, load average "
+        f"{os.getloadavg()[0]:.1f} at the end.\n",
         "| benchmark | longrun | floor | ratio | target |",
         "|---|---|---|---|---|",
     ]
@@ -106,6 +108,7 @@ def markdown(results: dict[str, Any], when: str, where: str) -> str:
             f"real time), peak RSS {m['processor_peak_rss_mib']} MiB | decode "
             f"{m['decode_floor_seconds']} s | {m['ratio_to_floor']} | ≤ 1.5, flat memory |"
         )
+    lines += scale.markdown_rows(results["scale"])
     return "\n".join(lines) + "\n"
 
 

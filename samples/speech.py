@@ -3,27 +3,22 @@
 Debian's `pocketsphinx-testdata` package ships five utterances from the LibriVox recording of
 Jane Austen's "Sense and Sensibility" (chapter 1, read by a volunteer; LibriVox recordings are in
 the public domain), 16 kHz mono WAV, with their transcription. They are fetched by name with
-`apt-get download` when needed and unpacked with `dpkg-deb`; nothing of them is committed.
+`apt-get download` when needed (`samples.packages`); nothing of them is committed.
 """
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import tempfile
 import wave
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from samples.packages import debian_package
+
 PACKAGE = "pocketsphinx-testdata"
 LIBRIVOX = Path("usr/share/pocketsphinx/test/data/librivox")
 SAMPLE_RATE = 16000
-
-
-class SpeechUnavailable(Exception):
-    """The package could not be fetched or unpacked (no apt, no network, no package lists)."""
 
 
 @dataclass(frozen=True)
@@ -43,39 +38,14 @@ class Recording:
 
 def librivox(directory: Path) -> list[Recording]:
     """The LibriVox utterances, fetched into `directory` unless they are there already."""
-    root = directory / PACKAGE
-    if not (root / LIBRIVOX / "transcription").is_file():
-        _fetch(root)
+    data = debian_package(PACKAGE, directory) / LIBRIVOX
     recordings = []
-    for line in (root / LIBRIVOX / "transcription").read_text().splitlines():
+    for line in (data / "transcription").read_text().splitlines():
         text, _, name = line.rpartition("(")
         name = name.strip(") ")
         words = [w for w in text.split() if w not in ("<s>", "</s>")]
-        recordings.append(Recording(name, root / LIBRIVOX / f"{name}.wav", " ".join(words)))
+        recordings.append(Recording(name, data / f"{name}.wav", " ".join(words)))
     return recordings
-
-
-def _fetch(root: Path) -> None:
-    root.parent.mkdir(parents=True, exist_ok=True)
-    if shutil.which("apt-get") is None or shutil.which("dpkg-deb") is None:
-        raise SpeechUnavailable("apt-get and dpkg-deb are needed to fetch Debian's package")
-    with tempfile.TemporaryDirectory() as download:
-        fetched = subprocess.run(
-            ["apt-get", "download", "-qq", PACKAGE],
-            cwd=download,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-        debs = list(Path(download).glob(f"{PACKAGE}_*.deb"))
-        if fetched.returncode != 0 or not debs:
-            raise SpeechUnavailable(f"apt-get download {PACKAGE} failed: {fetched.stderr.strip()}")
-        # Unpacked beside its final place and renamed: a half-unpacked folder is never used.
-        unpacking = Path(tempfile.mkdtemp(dir=root.parent))
-        subprocess.run(["dpkg-deb", "-x", str(debs[0]), str(unpacking)], check=True, timeout=60)
-        shutil.rmtree(root, ignore_errors=True)
-        unpacking.rename(root)
 
 
 def join_recordings(

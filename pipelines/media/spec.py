@@ -72,12 +72,15 @@ class MediaInput(BaseModel):
 
 _STAGES = "pipelines.media.stages"
 STAGES = [
+    # A download checkpoints its offset, so a delivery that reaches its time budget hands on to
+    # the next one. The limit sits above any budget so that it never ends a download that is
+    # still moving (one that never checkpoints still stops at the budget, STAGE_TIMEOUT).
     StageSpec(
         "fetch",
         "pipelines.media.fetching:fetch",
         "Downloading",
         weight=1.0,
-        timeout_seconds=480,
+        timeout_seconds=12 * 3600,
     ),
     StageSpec("probe", f"{_STAGES}:probe", "Reading the media", weight=0.2, timeout_seconds=120),
     # The analyses read only the probe's findings (and the source): they run at once.

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from samples.speech import Recording, SpeechUnavailable, join_recordings, librivox
+from samples.packages import PackageUnavailable
+from samples.speech import Recording, join_recordings, librivox
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,7 @@ def spoken(tmp_path_factory: pytest.TempPathFactory) -> Spoken:
     directory = tmp_path_factory.mktemp("speech")
     try:
         recordings = librivox(directory)
-    except SpeechUnavailable as error:
+    except PackageUnavailable as error:
         pytest.skip(f"no recorded speech to test transcription with: {error}")
     path = directory / "librivox.wav"
     places = join_recordings(recordings, path)

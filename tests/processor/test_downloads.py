@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 import trustme
+from annotated_types import Le
 from google.cloud import firestore
 
 from deploy.local.ephemeral import Stack, start_stack
@@ -29,6 +30,7 @@ from jobs.cloud.storage import Storage
 from jobs.contract.errors import PermanentError
 from jobs.contract.models import Artifact, Job, StageStatus
 from jobs.contract.settings import Settings
+from pipelines.media.spec import STAGES
 from processor.downloads import MAX_RESTARTS, Download
 from processor.fetch import AddressRules
 from tests.support import (
@@ -445,3 +447,12 @@ async def test_a_session_holding_a_source_of_unknown_size_whole_is_closed_on_a_4
     assert artifact is not None
     assert [r["status"] for r in source.requests] == [200, 416]
     assert storage.bucket.blob(cursor["object_name"]).download_as_bytes() == body
+
+
+def test_a_download_outlasting_the_largest_time_budget_goes_on_instead_of_timing_out() -> None:
+    # A delivery whose budget runs out while its stage's own limit has not hands a checkpointed
+    # download on to the next delivery; at or below the budget it would end in STAGE_TIMEOUT.
+    field = Settings.model_fields["stage_time_budget_seconds"]
+    largest_budget = next(m.le for m in field.metadata if isinstance(m, Le))
+    fetch = next(stage for stage in STAGES if stage.name == "fetch")
+    assert fetch.timeout_seconds > 10 * float(largest_budget)
