@@ -108,8 +108,9 @@ export class Recording {
 
   async showResults(job) {
     const { result } = job;
-    const [report, thumbnails] = await Promise.all([
+    const [report, picture, thumbnails] = await Promise.all([
       artifactJson(this.jobId, result.report, this.options),
+      this.url(result.timeline),
       Promise.all(result.highlights.map((h) => (h.thumbnail ? this.url(h.thumbnail) : null))),
     ]);
     if (this.closed) return;
@@ -118,12 +119,14 @@ export class Recording {
       ...result.highlights.map((h, index) => this.highlight(job, h, index, thumbnails[index])),
     );
     this.parts.noHighlights.hidden = result.highlights.length > 0;
-    this.parts.report.href = await this.url(result.report);
-    this.parts.picture.href = await this.url(result.timeline);
+    const json = new Blob([JSON.stringify(report, null, 2)], { type: "application/json" });
+    this.parts.report.href = URL.createObjectURL(json);
+    this.parts.picture.href = picture;
     this.parts.results.hidden = false;
     this.parts.section.hidden = false;
     if (job.artifacts["transcript.json"]) {
       const transcript = await artifactJson(this.jobId, "transcript.json", this.options);
+      if (this.closed) return;
       this.transcript = new Transcript(this.parts.transcript, transcript, this);
       this.parts.transcriptBox.hidden = transcript.segments.length === 0;
       if (this.media) this.transcript.follow(this.media.currentTime);

@@ -61,7 +61,7 @@ try {
     const images = [...document.querySelectorAll("#highlight-list img")];
     const media = document.querySelector("#player-box .player");
     return images.length > 0 && images.every((image) => image.complete && image.naturalWidth > 0) &&
-      media?.readyState >= 1 && document.querySelector("#timeline rect.span");
+      media?.readyState >= 1 && document.querySelector("#results:not([hidden]) #highlight-list li");
   }, null, { timeout: 60_000 });
   report.status_after_refresh = await page.textContent("#status");
   report.row_status_after = await rowStatus(report.job_id);
