@@ -17,6 +17,7 @@ from rich.console import Console
 
 from cli.demo import upload_sample
 from cli.session import api_client
+from cli.statusline import StatusLine
 from cli.uploading import upload_file
 from cli.watch import watch_job
 from deploy.local.apps import MAX_PROCESSORS
@@ -69,8 +70,10 @@ def dev(
         service=api_port,
         processor=processor_port,
     )
+    waiting = StatusLine(console)
     stack = LocalStack(
         say=lambda text: console.print(f"[bold]longrun dev[/]: {text}"),
+        waiting=waiting,
         ports=ports,
         processors=processors,
     )
@@ -79,9 +82,11 @@ def dev(
         stack.start()
         stack.supervise(stop)
     except StackError as exc:
-        err.print(f"[red]longrun dev: {exc}[/]")
+        # Unwrapped: its lines are commands to copy.
+        err.print(f"longrun dev: {exc}", style="red", markup=False, soft_wrap=True)
         raise typer.Exit(2) from None
     finally:
+        waiting(None)
         console.print("[bold]longrun dev[/]: stopping...")
         stack.stop()
 
