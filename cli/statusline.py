@@ -33,4 +33,4 @@ class StatusLine:
                 self._status.update(text)
         elif time.monotonic() - self._printed_at >= PRINT_EVERY_SECONDS:
             self._printed_at = time.monotonic()
-            self._console.print(text)
+            self._console.print(text, soft_wrap=True)  # one line, however long

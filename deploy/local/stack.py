@@ -177,7 +177,8 @@ class LocalStack:
 
     def _tell_waiting(self, names: list[str], seconds: float) -> None:
         note = f"; {_AUTH_NOTE}" if _AUTH in names else ""
-        self.waiting(f"Waiting for the {' and the '.join(names)} ({seconds:.0f} s{note})...")
+        listed = ", the ".join(names[:-1]) + (" and the " if len(names) > 1 else "") + names[-1]
+        self.waiting(f"Waiting for the {listed} ({seconds:.0f} s{note})...")
 
     def _start_app(self, app: AppName) -> None:
         process = self._apps[app]
