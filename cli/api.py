@@ -55,6 +55,9 @@ def call(
             response = api_session.request(method, path, json=payload, params=params)
     except httpx.HTTPError as exc:
         unreachable(api_url, exc)
+    except SignInError as exc:  # signing in again, after the API refused the saved user
+        err.print(f"[red]Cannot sign in: {exc}[/]")
+        raise typer.Exit(ExitCode.FAILED) from None
     if response.is_error:
         refused(response)
     body: dict[str, Any] = response.json() if response.content else {}
