@@ -47,7 +47,7 @@ PAGE_LIMIT = 100
 
 
 def _usage(message: str) -> NoReturn:
-    err.print(message, style="red", markup=False)
+    err.print(message, style="red", markup=False, soft_wrap=True)
     raise typer.Exit(ExitCode.USAGE)
 
 

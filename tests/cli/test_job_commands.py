@@ -8,8 +8,8 @@ from typing import Any
 
 from tests.cli.commands import Cli
 
-# About 20 s a stage: long enough to be cancelled while it runs.
-SLOW = {"stages": 2, "work_units": 200, "unit_seconds": 0.1}
+# Two minutes: still running when the next command starts, however busy the machine.
+SLOW = {"stages": 1, "work_units": 120, "unit_seconds": 1.0, "unit_kib": 0}
 
 
 def submitted(cli: Cli, *args: str) -> dict[str, Any]:
@@ -90,13 +90,13 @@ def test_retry_runs_a_failed_job_again_to_success_and_a_finished_job_cannot_be_c
     assert "JOB_NOT_FAILED" in retry_again.stderr
 
 
-def test_watch_json_prints_each_change_until_the_end(cli: Cli) -> None:
-    job = submitted(cli, "--input", '{"stages": 3, "work_units": 40, "unit_seconds": 0.1}')
+def test_following_with_json_prints_each_change_until_the_end(cli: Cli) -> None:
+    slowish = '{"stages": 3, "work_units": 40, "unit_seconds": 0.1}'
 
-    watched = cli("watch", job["job_id"], "--json")
+    followed = cli("submit", "diagnostic", "--input", slowish, "--wait", "--json")
 
-    assert watched.returncode == 0, watched.stderr
-    states = json_lines(watched.stdout)
+    assert followed.returncode == 0, followed.stderr
+    states = json_lines(followed.stdout)
     assert len(states) >= 2, "changes showed as they happened"
     assert states[-1]["status"] == "succeeded"
     versions = [state["version"] for state in states]
