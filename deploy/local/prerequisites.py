@@ -34,7 +34,7 @@ _MACOS_BROWSERS = (
 )
 _APT = "sudo apt-get install"
 _GCLOUD_APT = f"{_APT} google-cloud-cli (from Google's apt repository: README.md)"
-_GCLOUD_BREW = "brew install --cask google-cloud-sdk"
+_GCLOUD_BREW = "brew install --cask gcloud-cli"
 _COMPONENTS = "gcloud components install"
 _NODESOURCE = f"curl -fsSL https://deb.nodesource.com/setup_20.x | sudo -E bash - && {_APT} nodejs"
 
