@@ -16,8 +16,6 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 MIN_PYTHON = (3, 11)
@@ -39,14 +37,17 @@ _COMPONENTS = "gcloud components install"
 _NODESOURCE = f"curl -fsSL https://deb.nodesource.com/setup_20.x | sudo -E bash - && {_APT} nodejs"
 
 
-@dataclass(frozen=True)
 class Need:
-    """One thing a purpose needs: `problem()` says what is wrong, or None when all is well."""
+    """One thing a purpose needs: `problem()` says what is wrong, or None when all is well.
+    (A plain class: dataclasses would cost this second-long check a tenth of it to import.)"""
 
-    purpose: str
-    problem: Callable[[], str | None]
-    debian: str
-    macos: str
+    def __init__(
+        self, purpose: str, problem: Callable[[], str | None], debian: str, macos: str
+    ) -> None:
+        self.purpose = purpose
+        self.problem = problem
+        self.debian = debian
+        self.macos = macos
 
     def install_line(self) -> str:
         return self.macos if sys.platform == "darwin" else self.debian
@@ -88,13 +89,27 @@ def _command(name: str, what: str) -> Callable[[], str | None]:
 def _java() -> str | None:
     if not shutil.which("java"):
         return "java (Java 17 or newer, for the emulators) is not installed"
-    # `java -version` says "17.0.15" (or "1.8.0_292" up to Java 8, which is too old anyway).
-    major = _version(["java", "-version"], r'version "(?:1\.)?(\d+)')
+    major = _java_release()
+    if major is None:  # no release file: ask java itself, which starts a JVM (seconds if busy)
+        # `java -version` says "17.0.15" (or "1.8.0_292" up to Java 8, which is too old anyway).
+        major = _version(["java", "-version"], r'version "(?:1\.)?(\d+)')
     if major is None:
         return "java is installed but does not run (or says no version)"
     if major < MIN_JAVA:
         return f"Java {MIN_JAVA} or newer is needed (java is version {major})"
     return None
+
+
+def _java_release() -> int | None:
+    """The major version in the `release` file every JDK and JRE keeps beside its bin/."""
+    java = shutil.which("java")
+    release = Path(os.path.realpath(java)).parents[1] / "release" if java else None
+    try:
+        text = release.read_text() if release else ""
+    except OSError:
+        return None
+    found = re.search(r'^JAVA_VERSION="(?:1\.)?(\d+)', text, re.MULTILINE)
+    return int(found.group(1)) if found else None
 
 
 def _node() -> str | None:
@@ -165,10 +180,7 @@ def needs(venv: Path) -> list[Need]:
 def missing(purpose: str, venv: Path = Path(".venv")) -> list[str]:
     """One line per missing prerequisite of `purpose`: what is wrong, then how to install it."""
     wanted = PURPOSES[: PURPOSES.index(purpose) + 1]
-    checked = [need for need in needs(venv) if need.purpose in wanted]
-    # The version checks start a JVM and node: side by side, so the whole check takes a second.
-    with ThreadPoolExecutor(max_workers=len(checked)) as pool:
-        found = list(pool.map(lambda need: (need, need.problem()), checked))
+    found = [(need, need.problem()) for need in needs(venv) if need.purpose in wanted]
     return [f"{problem}: {need.install_line()}" for need, problem in found if problem]
 
 

@@ -102,6 +102,24 @@ def test_a_node_older_than_20_is_refused_with_its_version(tmp_path: Path) -> Non
     ]
 
 
+def test_a_java_older_than_17_is_refused_from_its_release_file(tmp_path: Path) -> None:
+    jdk = tmp_path / "jdk-11"
+    (jdk / "bin").mkdir(parents=True)
+    (jdk / "bin" / "java").write_text("#!/bin/sh\necho 'java was not meant to run' >&2\nexit 1\n")
+    (jdk / "bin" / "java").chmod(0o755)
+    (jdk / "release").write_text('IMPLEMENTOR="Eclipse Adoptium"\nJAVA_VERSION="11.0.22"\n')
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "java").symlink_to(jdk / "bin" / "java")  # as /usr/bin/java is
+
+    result = check("dev", machine(tmp_path / "bin"))
+
+    assert result.returncode == 1
+    assert missing_lines(result.stderr) == [
+        "Java 17 or newer is needed (java is version 11): "
+        "sudo apt-get install openjdk-17-jre-headless"
+    ]
+
+
 @pytest.mark.skipif(
     any(shutil.which(tool) is None for tool in TOOLS), reason="this machine lacks a prerequisite"
 )
