@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from tests.cli.commands import Cli
 
 # Two minutes: still running when the next command starts, however busy the machine.
@@ -23,6 +25,7 @@ def json_lines(stdout: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in stdout.splitlines()]
 
 
+@pytest.mark.timeout(900)  # nine commands, each a process signing in, on a shared machine
 def test_jobs_lists_newest_first_filters_by_status_and_pages(cli: Cli) -> None:
     good = cli("submit", "diagnostic", "--input", '{"stages": 1}', "--wait", "--json")
     bad = cli("submit", "diagnostic", "--input", '{"stages": 1, "fail_stage": 1}', "--wait")
@@ -53,6 +56,7 @@ def test_jobs_lists_newest_first_filters_by_status_and_pages(cli: Cli) -> None:
     assert wrong.returncode == 2
 
 
+@pytest.mark.timeout(600)
 def test_cancel_a_running_job_and_watching_it_exits_3(cli: Cli) -> None:
     job = submitted(cli, "--input", json.dumps(SLOW))
 

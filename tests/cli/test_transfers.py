@@ -25,13 +25,18 @@ def recording(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return video, chat
 
 
-@pytest.mark.timeout(600)
+@pytest.mark.timeout(900)  # a real analysis, on a machine other test runs share
 def test_submit_uploads_local_files_and_download_saves_every_artifact(
     stack: Stack, cli: Cli, recording: tuple[Path, Path], tmp_path: Path
 ) -> None:
     video, chat = recording
 
-    done = cli("submit", "media-analysis", str(video), "--chat", str(chat), "--wait", "--json")
+    # Without transcription (nothing is said in it), which would only make the test slower.
+    done = run_cli(
+        stack, "submit", "media-analysis", str(video), "--chat", str(chat),
+        "--input", '{"options": {"transcribe": false}}', "--wait", "--json",
+        config_home=tmp_path / "config", timeout=540,
+    )  # fmt: skip
     final = json.loads(done.stdout.splitlines()[-1])
     everything = cli("download", final["job_id"], "-o", str(tmp_path / "all"), "--json")
     # As in a terminal, so the progress bar draws (and as the same remembered user as `cli`).
@@ -44,6 +49,7 @@ def test_submit_uploads_local_files_and_download_saves_every_artifact(
     assert final["status"] == "succeeded"
     assert final["input"]["source"] != str(video), "the file went up as an upload"
     assert final["input"]["chat"] != str(chat)
+    assert final["input"]["options"] == {"transcribe": False}, "--input joined the sources"
     assert everything.returncode == 0, everything.stderr
     saved = json.loads(everything.stdout)
     names = {item["name"] for item in saved["files"]}
