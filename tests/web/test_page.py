@@ -37,7 +37,8 @@ def drive(script: str, *args: str | Path) -> dict[str, Any]:
     return seen
 
 
-def test_the_page_runs_a_job_live_survives_a_refresh_and_plays_the_recording_from_highlights(
+@pytest.mark.timeout(900)
+def test_the_page_runs_a_job_live_survives_a_refresh_and_plays_highlights_and_their_clips(
     stack: Stack,
 ) -> None:
     seen = drive("page.mjs", f"{stack.api_url}/", SCREENSHOT, WATCH_PHONE_SCREENSHOT)
@@ -56,7 +57,7 @@ def test_the_page_runs_a_job_live_survives_a_refresh_and_plays_the_recording_fro
     assert seen["row_status_after"] == "succeeded"
     assert seen["row_length"] == "1:30 recording"
     assert seen["cost"].startswith("spent $"), "what the job cost shows"
-    assert len(seen["stages"]) == 9
+    assert len(seen["stages"]) == 10
     # The sample is generated noise and tones: the page submits it with transcription off.
     assert [s for s in seen["stages"] if not s.endswith(":succeeded")] == ["transcribe:skipped"]
     assert 1 <= len(seen["highlights"]) <= 3
@@ -66,7 +67,7 @@ def test_the_page_runs_a_job_live_survives_a_refresh_and_plays_the_recording_fro
     notes = [
         note for name, note in zip(names, seen["stage_notes"], strict=True) if name != "transcribe"
     ]
-    assert notes == [""] * 8, "finished stages show no stale progress note"
+    assert notes == [""] * 9, "finished stages show no stale progress note"
     # The timeline under the player: a span per highlight, the cuts, loudness and chat rate.
     timeline = seen["timeline"]
     assert len(timeline["spans"]) == len(seen["highlights"])
@@ -85,6 +86,25 @@ def test_the_page_runs_a_job_live_survives_a_refresh_and_plays_the_recording_fro
     assert clicked["time"] == pytest.approx(clicked["share"] * 90, abs=1.0)
     assert seen["after_keys"]["time"] == pytest.approx(85, abs=0.1), "End, then 5 s back"
     assert seen["after_keys"]["valuetext"] == "1:25 of 1:30"
+    # A highlight's clip plays under it (opened with the keyboard) and the recording pauses.
+    clip, played = seen["clip"], seen["clip_played"]
+    assert clip["name"].startswith("clip-2.")
+    assert played["tag"] == "video"
+    assert played["width"] > 0, "the clip's pictures decode"
+    lead_in = max(0, clip["start"] - clip["clip_start"] - 1)
+    # First seen as it opened (it may have played a little already), then later on.
+    assert lead_in <= seen["clip_from"] < lead_in + 1, "from a second before the highlight"
+    assert played["ended"] or played["time"] > lead_in + 0.5, "the clip played on"
+    assert played["duration"] == pytest.approx(clip["end"] - clip["clip_start"], abs=0.5)
+    assert seen["recording_was_playing"]
+    assert played["recording_paused"]
+    # Its download link saves the clip itself, under its own name.
+    assert seen["clip_download"] == {
+        "name": clip["name"],
+        "size_bytes": clip["size_bytes"],
+        "box": "ftyp",
+        "same_bytes": True,
+    }
     # Later, the job opens from the list with the keyboard alone, its focus visible.
     assert not seen["job_shown_before_opening"]
     assert seen["focused_row"] == seen["job_id"]

@@ -42,6 +42,11 @@ const DEFAULT_POLL_SECONDS = 2;
  * @typedef {WatchOptions & {uid?: string|null, limit?: number}} ListOptions
  *   `uid`: the signed-in user's id (Firestore's rules let a user list only jobs whose `owner`
  *   it is, so the query must say so); `limit`: how many of the newest jobs (20).
+ * @typedef {{start: number, end: number, score: number, reasons: string[],
+ *   thumbnail: string|null, clip: string|null, clip_start?: number}} Highlight
+ *   One of a finished media job's `result.highlights`: `thumbnail` and `clip` name artifacts
+ *   (null where none was cut); the clip starts `clip_start` seconds into the recording, so the
+ *   highlight begins `start - clip_start` seconds into the clip.
  * @typedef {{url: string, content_type: string, size_bytes: number,
  *   expires_in_seconds: number}} ArtifactLink
  *   A signed URL readable without a token (a video element's `src`), ranges included.

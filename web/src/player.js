@@ -7,6 +7,7 @@
 // with range requests, so it starts at once and seeks anywhere without downloading it all.
 
 import { clock, element } from "./format.js";
+import { clipControls } from "./clips.js";
 import { artifactJson, artifactLink, artifactUrl } from "./longrun.js";
 import { Timeline } from "./timeline.js";
 import { Transcript } from "./transcript.js";
@@ -85,6 +86,7 @@ export class Recording {
     let linkedAt = Date.now();
     media.addEventListener("loadedmetadata", () => this.timeline.setDuration(media.duration));
     media.addEventListener("timeupdate", () => this.moved());
+    media.addEventListener("play", () => this.pauseClips());
     media.addEventListener("seeked", () => this.moved());
     media.addEventListener("error", () => {
       if (Date.now() - linkedAt < RELINK_AFTER_MS) return;
@@ -98,6 +100,10 @@ export class Recording {
     this.media = media;
     this.parts.playerBox.replaceChildren(media);
     this.parts.section.hidden = false;
+  }
+
+  pauseClips() {
+    for (const clip of this.parts.highlights.querySelectorAll(".clip-player")) clip.pause();
   }
 
   moved() {
@@ -133,11 +139,23 @@ export class Recording {
     }
   }
 
+  // The clips play beside the recording, never over it.
+  clipContext(job) {
+    return {
+      jobId: this.jobId,
+      options: this.options,
+      contentType: (name) => job.artifacts[name]?.content_type,
+      onPlay: () => this.media?.pause(),
+      onError: this.onError,
+    };
+  }
+
   url(name) {
     return artifactUrl(this.jobId, name, this.options);
   }
 
-  // One highlight: a button that plays it (its thumbnail, its times, its score and why).
+  // One highlight: a button that plays it in the recording (its thumbnail, its times, its score
+  // and why), then its own clip's player and download link.
   highlight(job, h, index, thumbnail) {
     const item = element("li");
     const button = element("button", "seek");
@@ -151,17 +169,7 @@ export class Recording {
     button.append(text);
     button.setAttribute("aria-label", `Play highlight ${index + 1}, from ${clock(h.start)}`);
     button.addEventListener("click", () => this.seek(h.start, true));
-    item.append(button, ...clipControls(job, h, index));
+    item.append(button, ...clipControls(h, index, this.clipContext(job)));
     return item;
   }
-}
-
-/**
- * What a highlight offers beyond playing it in the recording. The clips stage (in progress
- * elsewhere) will store a clip per highlight as an artifact: its player and download link go
- * here, read from the job's artifacts (`artifactLink` for the player, `artifactUrl` to save it).
- * @returns {HTMLElement[]}
- */
-function clipControls(job, highlight, index) {
-  return [];
 }

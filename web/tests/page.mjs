@@ -1,10 +1,12 @@
 // Drives the page in headless Chromium as a person would: submit the sample, watch it live (in
 // the job's own view and in "Your jobs"), refresh mid-job, see the job finish, play the
-// recording from a highlight, from a point on the timeline and with the timeline's keys; then
-// come back to the page, open the job from the list with the keyboard, and cancel and retry
-// jobs from their rows; finally look at it all on a phone. Prints what it saw as JSON.
+// recording from a highlight, from a point on the timeline and with the timeline's keys, play a
+// highlight's own clip and save it; then come back to the page, open the job from the list with
+// the keyboard, and cancel and retry jobs from their rows; finally look at it all on a phone.
+// Prints what it saw as JSON.
 //   node web/tests/page.mjs http://127.0.0.1:8000/ desktop.png phone.png
-import { callAsUser, launch } from "./browser.mjs";
+import { readFile } from "node:fs/promises";
+import { callAsUser, launch, userToken } from "./browser.mjs";
 
 const [url, desktopShot, phoneShot] = process.argv.slice(2);
 const PHONE = { width: 390, height: 844 };
@@ -108,7 +110,43 @@ try {
   await page.keyboard.press("ArrowLeft");
   await page.waitForTimeout(300);
   report.after_keys = { ...(await video(page)), valuetext: await page.getAttribute("#timeline", "aria-valuetext") };
-  // The docs' picture: the player on the second highlight.
+  // The second highlight's own clip: played with the keyboard alone, then saved.
+  const job = await callAsUser(page, "GET", `/v1/jobs/${report.job_id}`);
+  const clipped = job.result.highlights[1];
+  const clipItem = "#highlight-list li:nth-child(2)";
+  // The recording plays on until the clip starts.
+  report.recording_was_playing = await page.evaluate(async () => {
+    const media = document.querySelector("#player-box .player");
+    await media.play().catch(() => {});
+    return !media.paused;
+  });
+  await page.focus(`${clipItem} .play-clip`);
+  await page.keyboard.press("Enter");
+  await page.waitForSelector(`${clipItem} .clip-player`, { timeout: 60_000 });
+  report.clip_from = await page.$eval(`${clipItem} .clip-player`, (media) => media.currentTime);
+  // It starts a second before the highlight (or at the clip's start), and must play on from there.
+  const leadIn = Math.max(0, clipped.start - clipped.clip_start - 1);
+  await page.waitForFunction(({ selector, from }) => {
+    const media = document.querySelector(selector);
+    return media.ended || media.currentTime > from + 0.5;
+  }, { selector: `${clipItem} .clip-player`, from: leadIn }, { timeout: 60_000 });
+  report.clip_played = await page.$eval(`${clipItem} .clip-player`, (media) => ({
+    tag: media.tagName.toLowerCase(), time: media.currentTime, ended: media.ended,
+    duration: media.duration, width: media.videoWidth ?? 0,
+    recording_paused: document.querySelector("#player-box .player").paused,
+  }));
+  report.clip = { name: clipped.clip, start: clipped.start, clip_start: clipped.clip_start,
+    end: clipped.end, size_bytes: job.artifacts[clipped.clip].size_bytes };
+  await page.$eval(`${clipItem} .clip-player`, (media) => media.pause());
+  await page.focus(`${clipItem} .download-clip`);
+  const [download] = await Promise.all([page.waitForEvent("download", { timeout: 60_000 }), page.keyboard.press("Enter")]);
+  const saved = await readFile(await download.path());
+  report.clip_download = { name: download.suggestedFilename(), size_bytes: saved.length,
+    box: saved.subarray(4, 8).toString("latin1") };
+  const stored = await fetch(new URL(`/v1/jobs/${report.job_id}/artifacts/${clipped.clip}`, page.url()),
+    { headers: { Authorization: `Bearer ${await userToken(page)}` } });
+  report.clip_download.same_bytes = Buffer.from(await stored.arrayBuffer()).equals(saved);
+  // The docs' picture: the player on the second highlight, its clip open under it.
   await page.evaluate((start) => { document.querySelector("#player-box .player").currentTime = start + 1; }, second);
   await page.waitForTimeout(500);
   await page.evaluate(() => { document.activeElement.blur(); window.scrollTo(0, 0); });
