@@ -42,7 +42,11 @@ def mostly_outside(spans: list[Span], damage: list[Span]) -> list[Span]:
     return [span for span in spans if damaged(span) * 2 < span.end - span.start]
 
 
-def clear_of(times: list[float], damage: list[Span], after: float) -> list[float]:
-    """The times not inside damage nor within `after` seconds past its end: the first picture
-    after a damaged stretch is compared with the last before it, which is no cut."""
-    return [t for t in times if not any(d.start <= t <= d.end + after for d in damage)]
+def clear_of(
+    times: list[float], damage: list[Span], *, before: float = 0.0, after: float = 0.0
+) -> list[float]:
+    """The times not inside damage, nor `before` seconds ahead of it or `after` past its end:
+    the first picture after a damaged stretch is compared with the last before it, which is no
+    cut; and a decoder often turns the first damaged bytes into noise before it refuses them,
+    which is no burst."""
+    return [t for t in times if not any(d.start - before <= t <= d.end + after for d in damage)]

@@ -46,6 +46,9 @@ _NOT_RECORDINGS = {"tty", "bin", "xbin", "adf", "idf", "image2"}
 # gigabyte a frame, from a picture that compresses to kilobytes.
 MAX_PIXELS = 8192 * 4320
 _DECODER_LIMITS = {"max_pixels": str(MAX_PIXELS)}
+# Video decoders hide damage by reusing earlier pictures, and say nothing: told to stop at it,
+# they refuse the damaged packet instead, which the analyses then skip and report.
+_VIDEO_DECODING = {**_DECODER_LIMITS, "err_detect": "explode"}
 # av.open takes decoder options per stream index; entries past the last stream are unused.
 _LIMITED_STREAMS = 1024
 # How far from the start packets are read to prove each stream decodes (a damaged packet or
@@ -130,7 +133,7 @@ def open_media(source: MediaSource) -> Iterator[InputContainer]:
             if container.format.name in _NOT_RECORDINGS or container.format.name.endswith("_pipe"):
                 raise unsupported(f"{container.format.name} is not a recording format")
             for stream in container.streams.video:
-                stream.codec_context.options = dict(_DECODER_LIMITS)
+                stream.codec_context.options = dict(_VIDEO_DECODING)
             yield container
     except av.FFmpegError as error:
         raise unsupported(error.strerror or type(error).__name__) from error

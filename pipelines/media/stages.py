@@ -163,6 +163,14 @@ async def audio_reduce(ctx: StageContext) -> dict[str, Any]:
     analysis = await asyncio.to_thread(combine_loudness, parts, duration)
     analysis.undecodable = joined(s for part in parts if part for s in part.undecodable)
     analysis.silences = caveats.mostly_outside(analysis.silences, analysis.undecodable)
+    window = analysis.window_seconds
+    clear = caveats.clear_of(
+        [peak.time for peak in analysis.peaks],
+        analysis.undecodable,
+        before=2 * window,
+        after=window,
+    )
+    analysis.peaks = [peak for peak in analysis.peaks if peak.time in clear]
     series = {
         "window_seconds": analysis.window_seconds,
         "loudness_dbfs": analysis.loudness_dbfs,
