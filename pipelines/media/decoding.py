@@ -11,7 +11,6 @@ pictures a late frame may be a still scene, so only refused packets count there)
 
 from __future__ import annotations
 
-import builtins
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -36,6 +35,9 @@ JOIN_SECONDS = 0.5
 MAX_BROKEN_SECONDS = 10.0
 
 Frame = TypeVar("Frame", AudioFrame, VideoFrame)
+# What decoders answer to bytes that are not what they should be (AVERROR_INVALIDDATA), or use
+# a feature no decoder here has (AVERROR_PATCHWELCOME: garbage often reads as one).
+DAMAGED = (av.error.InvalidDataError, av.error.PatchWelcomeError)
 
 
 @dataclass
@@ -116,12 +118,11 @@ def video_frames(
 
 def decoded(packet: Packet[Stream]) -> list[object] | None:
     """What a packet decodes to (often nothing yet: decoders hold a few frames back), or None
-    if the decoder refuses it as damaged."""
+    if the decoder refuses it as damaged. Any other refusal (a picture over the size limit, out
+    of memory) is no damage and goes on up."""
     try:
         return list(packet.decode())
-    except av.FFmpegError as error:
-        if isinstance(error, builtins.MemoryError):
-            raise  # running out of memory is no property of the file
+    except DAMAGED:
         return None
 
 
