@@ -4,9 +4,18 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install dev test lint format bench
+.PHONY: prerequisites install dev test lint format bench
 
-$(STAMP): pyproject.toml
+# What the machine must have (README.md, Prerequisites), checked in about a second before anything
+# installs or starts: one line per missing tool with the command that installs it. What is
+# checked depends on the goal: `dev` and `test` need more than `install`.
+NEEDS = install
+dev: NEEDS = dev
+test: NEEDS = test
+prerequisites:
+	@$(PYTHON) -m deploy.local.prerequisites $(NEEDS) --venv $(VENV)
+
+$(STAMP): pyproject.toml | prerequisites
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
@@ -14,7 +23,7 @@ $(STAMP): pyproject.toml
 
 NODE_STAMP := node_modules/.installed
 
-$(NODE_STAMP): package.json package-lock.json
+$(NODE_STAMP): package.json package-lock.json | prerequisites
 	npm ci --no-audit --no-fund
 	touch $(NODE_STAMP)
 
@@ -22,7 +31,7 @@ $(NODE_STAMP): package.json package-lock.json
 web/public/app.js: $(NODE_STAMP) $(wildcard web/src/*.js)
 	npm run --silent build
 
-install: $(STAMP) web/public/app.js
+install: prerequisites $(STAMP) web/public/app.js
 
 ## The local stack (emulators, API on :8000, processor on :8001) in the foreground;
 ## `make dev PROCESSORS=2` runs two processor processes behind the push endpoint.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Generator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -30,15 +31,36 @@ def credentials_path() -> Path:
 
 def api_client(api_url: str) -> httpx.Client:
     """An httpx client on the API that sends the user's ID token."""
-    token = os.environ.get("LONGRUN_ID_TOKEN") or _signed_in(api_url).id_token
-    return httpx.Client(base_url=api_url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    token = os.environ.get("LONGRUN_ID_TOKEN")
+    if token:
+        return httpx.Client(
+            base_url=api_url, headers={"Authorization": f"Bearer {token}"}, timeout=30
+        )
+    _signed_in(api_url)  # now, so that a sign-in that fails says so before any request
+    return httpx.Client(base_url=api_url, auth=_SavedUser(api_url), timeout=30)
 
 
-def _signed_in(api_url: str) -> Tokens:
+class _SavedUser(httpx.Auth):
+    """Sends the saved user's ID token; when the API refuses it (401: revoked, or a local Auth
+    emulator started afresh since, which forgot every user), signs in again once and resends."""
+
+    def __init__(self, api_url: str) -> None:
+        self._api_url = api_url
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Authorization"] = f"Bearer {_signed_in(self._api_url).id_token}"
+        response = yield request
+        if response.status_code == 401:
+            fresh = _signed_in(self._api_url, again=True)
+            request.headers["Authorization"] = f"Bearer {fresh.id_token}"
+            yield request
+
+
+def _signed_in(api_url: str, again: bool = False) -> Tokens:
     saved = _load()
     known = saved.get(api_url)
     tokens = Tokens(**known) if known else None
-    if tokens is not None and tokens.fresh:
+    if tokens is not None and tokens.fresh and not again:
         return tokens
     toolkit = _toolkit(api_url)
     try:

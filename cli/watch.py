@@ -7,7 +7,7 @@ been quiet for a while the job is also read from the API (a `304` while nothing 
 from __future__ import annotations
 
 import queue
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -39,6 +39,11 @@ QUIET_SECONDS = 3.0
 def watch_job(job_id: str, settings: Settings, console: Console, api: httpx.Client) -> Job:
     """Show a progress bar per stage until the job ends (stages running at once move together,
     a fanned-out stage counts its parts); return the final job."""
+    return _render(job_changes(job_id, settings, api), console)
+
+
+def job_changes(job_id: str, settings: Settings, api: httpx.Client) -> Iterator[Job]:
+    """Each newer state of the job, as it happens, up to and including its final one."""
     updates: queue.Queue[Job | None] = queue.Queue()
     client = firestore.Client(project=settings.project_id)
     ref = client.collection(settings.jobs_collection).document(job_id)
@@ -48,8 +53,15 @@ def watch_job(job_id: str, settings: Settings, console: Console, api: httpx.Clie
             updates.put(job_from_document(snapshot.to_dict()) if snapshot.exists else None)
 
     watch = ref.on_snapshot(on_snapshot)
+    next_change = _changes(updates, _poller(api, job_id))
     try:
-        return _render(_changes(updates, _poller(api, job_id)), console, job_id)
+        while True:
+            job = next_change()
+            if job is None:
+                raise LookupError(f"Job {job_id} does not exist.")
+            yield job
+            if job.status.terminal:
+                return
     finally:
         watch.unsubscribe()  # type: ignore[no-untyped-call]
 
@@ -98,7 +110,7 @@ def _changes(
     return next_change
 
 
-def _render(next_change: Callable[[], Job | None], console: Console, job_id: str) -> Job:
+def _render(changes: Iterator[Job], console: Console) -> Job:
     # The notes (parts running, the job's message) get long: they are cut short, never the bars.
     columns = (
         TextColumn("{task.description}", table_column=Column(no_wrap=True)),
@@ -111,10 +123,7 @@ def _render(next_change: Callable[[], Job | None], console: Console, job_id: str
     with Progress(*columns, console=console, expand=True) as bars:
         tasks: dict[str, TaskID] = {}
         overall = bars.add_task("[bold]job", total=1.0, note="")
-        while True:
-            job = next_change()
-            if job is None:
-                raise LookupError(f"Job {job_id} does not exist.")
+        for job in changes:
             headline = job.stage if job.status == JobStatus.RUNNING else None
             for stage in job.stages:
                 label = escape(stage.label)
@@ -129,8 +138,7 @@ def _render(next_change: Callable[[], Job | None], console: Console, job_id: str
             eta = f" · about {job.eta_seconds:.0f} s left" if job.eta_seconds else ""
             note = f"{escape(job.message)}{eta}{_spent(job)}"
             bars.update(overall, completed=job.progress, note=note)
-            if job.status.terminal:
-                return job
+    return job
 
 
 def _note(stage: StageState) -> str:

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from google.cloud import firestore
 
-from deploy.local import emulators
+from deploy.local import emulators, prerequisites
 from deploy.local.ephemeral import Stack, start_stack
 from tests.support import JobsWatcher
 
@@ -21,6 +21,14 @@ _MADE_STACKS = pytest.StashKey[list[Stack]]()
 # How much of each process's log a failure report shows.
 _LOG_TAIL_LINES = 30
 _LOG_LINE_CHARS = 400
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The page's browser test drives the Chromium (or Chrome) the prerequisites check finds,
+    wherever this machine keeps it."""
+    found = prerequisites.find_chromium()
+    if found is not None:
+        os.environ.setdefault("CHROMIUM", found)
 
 
 @pytest.fixture(scope="session")
@@ -52,7 +60,8 @@ def empty_firestore(emulator_hosts: dict[str, str]) -> None:
         f"http://{emulator_hosts['firestore']}/emulator/v1/projects/{project}"
         "/databases/(default)/documents"
     )
-    httpx.delete(url, timeout=10).raise_for_status()
+    # The first request to a new emulator can wait on its JVM warming up on a loaded machine.
+    httpx.delete(url, timeout=60).raise_for_status()
 
 
 @pytest.fixture(scope="session")

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import subprocess
 import sys
+import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,51 +17,7 @@ from deploy.local.processes import ManagedProcess, StackError, free_port, wait_u
 REPOSITORY = Path(__file__).parents[2]
 FIREBASE = REPOSITORY / "node_modules" / ".bin" / "firebase"
 FIREBASE_CONFIG = REPOSITORY / "firebase.json"
-
-_COMPONENTS = {
-    "cloud-firestore-emulator": ("google-cloud-cli-firestore-emulator", "cloud-firestore-emulator"),
-    "pubsub-emulator": ("google-cloud-cli-pubsub-emulator", "pubsub-emulator"),
-}
-
-
-def check_requirements() -> None:
-    """Raise StackError with one sentence naming what to install, if anything is missing."""
-    if shutil.which("gcloud") is None:
-        raise StackError(
-            "gcloud is not installed: install the Google Cloud CLI "
-            "(Debian/Ubuntu: apt-get install google-cloud-cli)."
-        )
-    if shutil.which("java") is None:
-        raise StackError(
-            "Java is not installed, and the emulators need it: install a JRE 17 or newer "
-            "(Debian/Ubuntu: apt-get install openjdk-17-jre-headless)."
-        )
-    if not FIREBASE.exists():
-        raise StackError(
-            "firebase-tools (the Auth emulator) is not installed: run `npm ci` in the repository "
-            "(Node.js 20 or newer)."
-        )
-    platform = _sdk_root() / "platform"
-    for directory, (package, component) in _COMPONENTS.items():
-        if not (platform / directory).is_dir():
-            raise StackError(
-                f"The {component} is not installed: apt-get install {package} "
-                f"(or gcloud components install {component})."
-            )
-
-
-def _sdk_root() -> Path:
-    result = subprocess.run(
-        ["gcloud", "info", "--format=value(installation.sdk_root)"],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
-    root = result.stdout.strip()
-    if result.returncode != 0 or not root:
-        raise StackError(f"gcloud does not work here: {result.stderr.strip()[:200]}")
-    return Path(root)
+AUTH_START_SECONDS = 600
 
 
 @dataclass
@@ -112,6 +67,10 @@ def start_auth(port: int, project: str, log_dir: Path, host: str = "127.0.0.1") 
     The committed firebase.json (UI off: it would be downloaded at start) is copied with this
     run's ports, so several stacks can run side by side; the hub and logging ports are free ones.
     """
+    if not FIREBASE.exists():
+        raise StackError(
+            "firebase-tools (the Auth emulator) is not installed: run `npm ci` in the repository."
+        )
     config = json.loads(FIREBASE_CONFIG.read_text())
     config["emulators"].update(
         auth={"host": host, "port": port},
@@ -124,10 +83,18 @@ def start_auth(port: int, project: str, log_dir: Path, host: str = "127.0.0.1") 
         str(FIREBASE), "emulators:start", "--only=auth", f"--project={project}",
         f"--config={config_path}",
     ]  # fmt: skip
-    # firebase-tools spends ~15 s of CPU loading itself (a minute on a busy machine), and keeps a
-    # per-project locator file in TMPDIR that must not be shared between stacks.
+    # firebase-tools spends ~15 s of CPU loading itself (minutes on a machine at load 25: whoever
+    # waits is told what for, so a long wait is no hang, and its death ends the wait at once), and
+    # keeps a per-project locator file in TMPDIR that must not be shared between stacks.
     env = {"NO_UPDATE_NOTIFIER": "1", "TMPDIR": str(log_dir)}
-    return _start("auth-emulator", args, f"{host}:{port}", log_dir, env=env, timeout_seconds=180)
+    return _start(
+        "auth-emulator",
+        args,
+        f"{host}:{port}",
+        log_dir,
+        env=env,
+        timeout_seconds=AUTH_START_SECONDS,
+    )
 
 
 def _start(
@@ -151,6 +118,36 @@ def _start(
     return Emulator(process=process, host_port=host_port)
 
 
+# Told to whoever waits, about once a second, while emulators start: which are still starting and
+# for how many seconds so far.
+Waiting = Callable[[list[str], float], None]
+
+
+def start_together(
+    starters: dict[str, Callable[[], Emulator]], waiting: Waiting | None = None
+) -> dict[str, Emulator]:
+    """Start the emulators side by side (each starter is named for people: "Firestore emulator");
+    if any fails, stop the others and raise its error."""
+    begun = time.monotonic()
+    with ThreadPoolExecutor(max_workers=len(starters) or 1) as pool:
+        futures = {name: pool.submit(start) for name, start in starters.items()}
+        pending: set[Future[Emulator]] = set(futures.values())
+        while pending:
+            _, pending = wait(pending, timeout=1.0, return_when=FIRST_EXCEPTION)
+            if any(f.exception() for f in futures.values() if f.done()):
+                break  # the others finish starting (or fail) before the pool closes
+            if pending and waiting is not None:
+                names = [name for name, future in futures.items() if future in pending]
+                waiting(names, time.monotonic() - begun)
+    failures = [error for f in futures.values() if (error := f.exception()) is not None]
+    started = {name: f.result() for name, f in futures.items() if f.exception() is None}
+    if failures:
+        for emulator in started.values():
+            emulator.stop()
+        raise failures[0]
+    return started
+
+
 def start_missing(project: str, log_dir: Path) -> list[Emulator]:
     """Start, on free ports and side by side, every emulator the environment does not name
     (FIRESTORE_, PUBSUB_, STORAGE_ and FIREBASE_AUTH_EMULATOR_HOST), and name it there."""
@@ -161,19 +158,7 @@ def start_missing(project: str, log_dir: Path) -> list[Emulator]:
         "FIREBASE_AUTH_EMULATOR_HOST": lambda: start_auth(free_port(), project, log_dir),
     }
     missing = {name: start for name, start in starters.items() if name not in os.environ}
-    with ThreadPoolExecutor(max_workers=len(missing) or 1) as pool:
-        futures = {name: pool.submit(start) for name, start in missing.items()}
-    started: list[Emulator] = []
-    failures: list[BaseException] = []
-    for name, future in futures.items():
-        if (error := future.exception()) is not None:
-            failures.append(error)
-            continue
-        emulator = future.result()
-        started.append(emulator)
+    started = start_together(missing)
+    for name, emulator in started.items():
         os.environ[name] = emulator.url if name == "STORAGE_EMULATOR_HOST" else emulator.host_port
-    if failures:
-        for emulator in started:
-            emulator.stop()
-        raise failures[0]
-    return started
+    return list(started.values())

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 
-from deploy.local import emulators
+from deploy.local import emulators, prerequisites
 from deploy.local.apps import HOST, AppName, app_process, processor_process
 from deploy.local.processes import (
     ManagedProcess,
@@ -40,6 +40,10 @@ RULES = Path(__file__).parents[1] / "firestore.rules"
 # Cloud Scheduler calls the sweeper each minute in production (its shortest schedule); the
 # local stack calls it more often, so lost work is picked up about as soon as its lease ends.
 SWEEP_EVERY_SECONDS = 10.0
+# firebase-tools loads for about 15 s of CPU on its first start (a minute on a busy machine):
+# whoever waits is told so, or `make dev` would look hung.
+_AUTH = "Firebase Auth emulator"
+_AUTH_NOTE = "firebase-tools loads for about 15 s of CPU, longer on a busy machine"
 # Signs webhooks locally (receivers verify with it); production mounts a Secret Manager secret.
 DEV_WEBHOOK_SECRET = "longrun-dev-webhook-secret"
 
@@ -72,9 +76,11 @@ def stack_env(
 
 @dataclass
 class LocalStack:
-    """The supervisor behind `longrun dev`."""
+    """The supervisor behind `longrun dev`. `say` tells a person what happened; `waiting`, while
+    the emulators start, says about once a second what they are waiting for (None when done)."""
 
     say: Callable[[str], None]
+    waiting: Callable[[str | None], None] = lambda _text: None
     ports: Ports = field(default_factory=Ports)
     processors: int = 1
     project: str = "longrun-local"
@@ -84,7 +90,12 @@ class LocalStack:
 
     def check(self) -> None:
         """Fail fast, with one clear sentence, when the stack cannot start here."""
-        emulators.check_requirements()
+        lacking = prerequisites.missing("dev")
+        if lacking:
+            raise StackError(
+                "This machine lacks what the local stack needs (README.md, Prerequisites):\n"
+                + "\n".join(f"  {line}" for line in lacking)
+            )
         for what, port in (
             ("Firestore emulator", self.ports.firestore),
             ("Pub/Sub emulator", self.ports.pubsub),
@@ -102,16 +113,25 @@ class LocalStack:
     def start(self) -> None:
         self.check()
         self.say("Starting the Firestore, Pub/Sub, Cloud Storage and Firebase Auth emulators...")
-        firestore = emulators.start_firestore(
-            self.ports.firestore, self.project, self.log_dir, rules=RULES
+        started = emulators.start_together(
+            {
+                "Firestore emulator": lambda: emulators.start_firestore(
+                    self.ports.firestore, self.project, self.log_dir, rules=RULES
+                ),
+                "Pub/Sub emulator": lambda: emulators.start_pubsub(
+                    self.ports.pubsub, self.project, self.log_dir
+                ),
+                "Cloud Storage emulator": lambda: emulators.start_storage(
+                    self.ports.storage, self.log_dir
+                ),
+                _AUTH: lambda: emulators.start_auth(self.ports.auth, self.project, self.log_dir),
+            },
+            waiting=self._tell_waiting,
         )
-        self._emulators.append(firestore)
-        pubsub = emulators.start_pubsub(self.ports.pubsub, self.project, self.log_dir)
-        self._emulators.append(pubsub)
-        storage = emulators.start_storage(self.ports.storage, self.log_dir)
-        self._emulators.append(storage)
-        auth = emulators.start_auth(self.ports.auth, self.project, self.log_dir)
-        self._emulators.append(auth)
+        self.waiting(None)
+        self._emulators.extend(started.values())
+        firestore, pubsub = started["Firestore emulator"], started["Pub/Sub emulator"]
+        storage, auth = started["Cloud Storage emulator"], started[_AUTH]
         page = f"http://{HOST}:{self.ports.service}"
         env = stack_env(
             self.project,
@@ -154,6 +174,11 @@ class LocalStack:
             f"Cloud Storage {storage.url}, Auth {auth.host_port}; "
             f"logs in {self.log_dir}/. Ctrl-C stops everything."
         )
+
+    def _tell_waiting(self, names: list[str], seconds: float) -> None:
+        note = f"; {_AUTH_NOTE}" if _AUTH in names else ""
+        listed = ", the ".join(names[:-1]) + (" and the " if len(names) > 1 else "") + names[-1]
+        self.waiting(f"Waiting for the {listed} ({seconds:.0f} s{note})...")
 
     def _start_app(self, app: AppName) -> None:
         process = self._apps[app]

@@ -13,7 +13,7 @@ Cli = Callable[..., subprocess.CompletedProcess[str]]
 
 
 def run_cli(
-    stack: Stack, *args: str, config_home: Path, **env_overrides: str
+    stack: Stack, *args: str, config_home: Path, timeout: float = 120, **env_overrides: str
 ) -> subprocess.CompletedProcess[str]:
     # The CLI signs in anonymously and remembers its user under XDG_CONFIG_HOME.
     env = {**os.environ, "COLUMNS": "120", "XDG_CONFIG_HOME": str(config_home), **env_overrides}
@@ -22,6 +22,6 @@ def run_cli(
         capture_output=True,
         text=True,
         env=env,
-        timeout=120,
+        timeout=timeout,
         check=False,
     )

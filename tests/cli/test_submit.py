@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import os
+from dataclasses import asdict
 from pathlib import Path
 
+import httpx
+
 from deploy.local.processes import free_port
+from jobs.cloud.identity import IdentityToolkit
 from tests.cli.commands import Cli, run_cli
 from tests.support import Stack
 
@@ -66,3 +72,24 @@ def test_watch_follows_the_job_through_the_api_when_firestore_cannot_be_listened
 
     assert result.returncode == 0, result.stderr
     assert "Job succeeded" in result.stdout
+
+
+def test_a_remembered_user_the_auth_emulator_forgot_is_replaced_by_a_new_one(
+    stack: Stack, cli: Cli, tmp_path: Path
+) -> None:
+    # As after `make dev` is started again: the CLI's saved token is fresh, its user is gone.
+    auth = os.environ["FIREBASE_AUTH_EMULATOR_HOST"]
+    ghost = IdentityToolkit("any", emulator_host=auth).sign_up()
+    httpx.post(
+        f"http://{auth}/identitytoolkit.googleapis.com/v1/accounts:delete?key=any",
+        json={"idToken": ghost.id_token},
+        timeout=30,
+    ).raise_for_status()
+    saved = tmp_path / "config" / "longrun" / "credentials.json"
+    saved.parent.mkdir(parents=True)
+    saved.write_text(json.dumps({stack.api_url: asdict(ghost)}))
+
+    result = cli("submit", "diagnostic", "--input", '{"stages": 1}', "--json")
+
+    assert result.returncode == 0, result.stderr
+    assert json.loads(saved.read_text())[stack.api_url]["uid"] != ghost.uid

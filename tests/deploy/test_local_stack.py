@@ -93,7 +93,7 @@ def dev_stack(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], dict[st
         )
     try:
         # Four emulators and four apps starting on a machine other test runs share.
-        wait_for_output(output, "longrun is up", timeout=240)
+        wait_for_output(output, "longrun is up", timeout=480)
         yield process, ports, output
     finally:
         if process.poll() is None:
@@ -124,7 +124,7 @@ def wait_for_instances(
     raise AssertionError("the processor processes never got there")
 
 
-@pytest.mark.timeout(600)  # its fixture alone may take 4 minutes on a busy machine
+@pytest.mark.timeout(900)  # its fixture alone may take 8 minutes on a busy machine
 def test_dev_replaces_what_dies_and_stops_every_child_on_sigterm(
     dev_stack: tuple[subprocess.Popen[bytes], dict[str, int], Path], tmp_path: Path
 ) -> None:
@@ -161,6 +161,10 @@ def test_dev_replaces_what_dies_and_stops_every_child_on_sigterm(
     assert replaced[1]["pid"] != first[1]["pid"]
     assert len(again) == 2
     assert "2 processes" in output.read_text()
+    waited = [line for line in output.read_text().splitlines() if line.startswith("Waiting for")]
+    assert any("Firebase Auth emulator" in line and "15 s of CPU" in line for line in waited), (
+        "the slow Auth emulator start said what it waits for"
+    )
     logs = {path.name for path in (tmp_path / ".longrun" / "logs").iterdir()}
     assert {"processor-1.log", "processor-2.log", "processor-fleet.log"} <= logs
     assert process.returncode == 0
@@ -202,7 +206,10 @@ def test_dev_says_what_to_install_when_gcloud_is_missing(tmp_path: Path) -> None
     )
 
     assert result.returncode == 2
-    assert "gcloud is not installed" in result.stderr
+    assert (
+        "gcloud (the Google Cloud CLI) is not installed: sudo apt-get install google-cloud-cli"
+        in result.stderr
+    )
     assert "Traceback" not in result.stderr
 
 
