@@ -18,6 +18,7 @@ from typing import Literal
 import av
 import numpy as np
 import numpy.typing as npt
+from av.audio.stream import AudioStream
 from av.container import OutputContainer
 from av.video.stream import VideoStream
 
@@ -36,7 +37,7 @@ _AUDIO_OUTPUTS: dict[str, tuple[str, AudioCodec]] = {
     ".mp4": ("mp4", "aac"),
     ".mp3": ("mp3", "libmp3lame"),
 }
-_VIDEO_OUTPUTS = {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska"}
+_VIDEO_OUTPUTS = {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska", ".mpg": "mpeg", ".avi": "avi"}
 # Consecutive scenes differ in brightness by at least 80 grey levels, so every cut is plain.
 _LUMA = (50, 190, 100, 220, 70, 160, 30, 130)
 _CHROMA = ((90, 200), (160, 60), (60, 110), (200, 150), (120, 40), (40, 180), (180, 90))
@@ -197,7 +198,9 @@ def make_video(
     bursts_at: Sequence[float] = (),
     seed: int = 0,
 ) -> None:
-    """Write a video (.mp4, .mov or .mkv; H.264 if available) with hard cuts at `cuts_at`."""
+    """Write a video with hard cuts at `cuts_at`: .mp4, .mov or .mkv (H.264 if available, and
+    AAC), .mpg (an MPEG-2 program stream with MP2 sound, as DVDs and TV recorders write) or
+    .avi (MPEG-4 Part 2 with AC3 sound, as DVD rips were made)."""
     container_format = _VIDEO_OUTPUTS.get(path.suffix.lower())
     if container_format is None:
         raise ValueError(
@@ -213,8 +216,8 @@ def make_video(
         seed=seed,
     )
     with _open_output(path, container_format) as container:
-        video = _add_video_stream(container, painter)
-        audio = container.add_stream("aac", rate=plan.sample_rate) if with_audio else None
+        video = _add_video_stream(container, painter, container_format)
+        audio = _add_audio_stream(container, container_format, plan) if with_audio else None
         sounds = _audio_frames(plan, duration_seconds) if audio is not None else iter(())
         frames_per_chunk = round(fps * CHUNK_SECONDS)
         for index in range(round(duration_seconds * fps)):
@@ -230,8 +233,27 @@ def make_video(
             container.mux(audio.encode(None))
 
 
-def _add_video_stream(container: OutputContainer, painter: ScenePainter) -> VideoStream:
-    if "libx264" in av.codecs_available:
+def _add_audio_stream(
+    container: OutputContainer, container_format: str, plan: AudioPlan
+) -> AudioStream:
+    if container_format == "mpeg":
+        stream = container.add_stream("mp2", rate=plan.sample_rate)
+    elif container_format == "avi":
+        stream = container.add_stream("ac3", rate=plan.sample_rate)
+    else:
+        stream = container.add_stream("aac", rate=plan.sample_rate)
+    stream.layout = _layout(plan.channels)
+    return stream
+
+
+def _add_video_stream(
+    container: OutputContainer, painter: ScenePainter, container_format: str = "mp4"
+) -> VideoStream:
+    if container_format == "mpeg":
+        stream = container.add_stream("mpeg2video", rate=painter.fps)
+    elif container_format == "avi":
+        stream = container.add_stream("mpeg4", rate=painter.fps)
+    elif "libx264" in av.codecs_available:
         stream = container.add_stream("libx264", rate=painter.fps, options={"preset": "veryfast"})
     else:
         stream = container.add_stream("mpeg4", rate=painter.fps)

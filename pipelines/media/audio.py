@@ -17,6 +17,7 @@ from av.audio.stream import AudioStream
 from av.container import InputContainer
 
 from jobs.contract.settings import MEDIA_SECONDS_CEILING
+from pipelines.media.decoding import Damage, audio_frames
 from pipelines.media.meter import FLOOR_DBFS as FLOOR_DBFS  # highlights take it from here
 from pipelines.media.meter import LoudnessMeter
 from pipelines.media.models import AudioAnalysis, LoudnessSpan, Peak, Span
@@ -198,8 +199,8 @@ class _SpanReading:
             self.container, self.stream, self.origin + self.span.start - lead_in
         )
         meter, end = self.meter, self.last_window * self.meter.window
-        whole = True
-        for index, frame in enumerate(self.container.decode(self.stream)):
+        whole, damage = True, Damage(self.origin)
+        for index, frame in enumerate(audio_frames(self.container, self.stream, damage)):
             at = self._sample_at(frame)
             if index == 0 and sought and not self._settles(at):
                 return None
@@ -217,6 +218,7 @@ class _SpanReading:
             window_seconds=meter.window_seconds,
             first_window=meter.first_window,
             loudness_dbfs=[round(float(level), 2) for level in levels],
+            undecodable=damage.within(self.span),
         )
         return part, meter.seconds
 

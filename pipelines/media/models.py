@@ -43,6 +43,9 @@ class MediaInfo(BaseModel):
     audio: AudioInfo | None = None
     video: VideoInfo | None = None
     streams: list[StreamInfo] = Field(default_factory=list)
+    warnings: list[str] = Field(
+        default_factory=list, description="What the probe left out, in plain words"
+    )
 
 
 class Span(BaseModel):
@@ -78,6 +81,9 @@ class AudioAnalysis(BaseModel):
         description="Stretches that could not be read; their windows hold -100 and count as "
         "neither silence nor burst",
     )
+    undecodable: list[Span] = Field(
+        default_factory=list, description="Damaged stretches skipped; no silence is found in one"
+    )
 
 
 class LoudnessSpan(BaseModel):
@@ -87,6 +93,9 @@ class LoudnessSpan(BaseModel):
     window_seconds: float
     first_window: int = Field(ge=0, description="index in the whole recording of the first level")
     loudness_dbfs: list[float]
+    undecodable: list[Span] = Field(
+        default_factory=list, description="Damaged stretches skipped within the span"
+    )
 
 
 class SceneAnalysis(BaseModel):
@@ -98,6 +107,7 @@ class SceneAnalysis(BaseModel):
     gaps: list[Span] = Field(
         default_factory=list, description="Stretches that could not be read: no cut across them"
     )
+    undecodable: list[Span] = Field(default_factory=list, description="Damaged stretches skipped")
 
 
 class SceneSpan(BaseModel):
@@ -110,6 +120,9 @@ class SceneSpan(BaseModel):
     times: list[float]
     differences: list[float]
     previous_time: float | None = None
+    undecodable: list[Span] = Field(
+        default_factory=list, description="Damaged stretches skipped within the span"
+    )
 
     @model_validator(mode="after")
     def _one_difference_per_comparison(self) -> SceneSpan:

@@ -17,7 +17,7 @@ import math
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -29,6 +29,7 @@ from av.stream import Disposition, Stream
 from av.video.stream import VideoStream
 
 from jobs.contract.settings import MEDIA_SECONDS_CEILING
+from pipelines.media.decoding import decoded
 from pipelines.media.models import AudioInfo, MediaInfo, StreamInfo, VideoInfo
 from processor.stage import PermanentError
 
@@ -45,10 +46,14 @@ _NOT_RECORDINGS = {"tty", "bin", "xbin", "adf", "idf", "image2"}
 # gigabyte a frame, from a picture that compresses to kilobytes.
 MAX_PIXELS = 8192 * 4320
 _DECODER_LIMITS = {"max_pixels": str(MAX_PIXELS)}
+# Video decoders hide damage by reusing earlier pictures, and say nothing: told to stop at it,
+# they refuse the damaged packet instead, which the analyses then skip and report.
+_VIDEO_DECODING = {**_DECODER_LIMITS, "err_detect": "explode"}
 # av.open takes decoder options per stream index; entries past the last stream are unused.
 _LIMITED_STREAMS = 1024
-# How far from the start packets are decoded to prove the streams are readable.
-_HEAD_PACKETS = 256
+# How far from the start packets are read to prove each stream decodes (a damaged packet or
+# two at the start is skipped, as players skip it).
+_HEAD_PACKETS = 1024
 # How much of its declared length a file may lack before it counts as truncated.
 _TAIL_SLACK_SECONDS = 1.0
 _TAIL_SLACK_FRACTION = 0.01
@@ -124,17 +129,32 @@ def open_media(source: MediaSource) -> Iterator[InputContainer]:
     if not isinstance(source, Path):
         source.seek(0)  # FFmpeg reads from wherever the file object stands.
     try:
-        # PyAV's stubs say list[str]; it takes (and needs) one dict of options per stream.
-        limits: Any = [_DECODER_LIMITS] * _LIMITED_STREAMS
-        opened = str(source) if isinstance(source, Path) else source
-        with av.open(opened, "r", metadata_errors="replace", stream_options=limits) as container:
+        with _open(source) as container:
             if container.format.name in _NOT_RECORDINGS or container.format.name.endswith("_pipe"):
                 raise unsupported(f"{container.format.name} is not a recording format")
             for stream in container.streams.video:
-                stream.codec_context.options = dict(_DECODER_LIMITS)
+                stream.codec_context.options = dict(_VIDEO_DECODING)
             yield container
     except av.FFmpegError as error:
         raise unsupported(error.strerror or type(error).__name__) from error
+
+
+def _open(source: MediaSource) -> InputContainer:
+    """av.open with the picture-size limit applied while FFmpeg finds the streams' parameters
+    (which decodes a few frames). Formats that only show their streams as their packets come
+    (MPEG program streams) take no per-stream options: those open without, and the limit holds
+    from the first frame the analyses decode (set on their decoders once open)."""
+    opened = str(source) if isinstance(source, Path) else source
+    # PyAV's stubs say list[str]; it takes (and needs) one dict of options per stream.
+    limits: Any = [_DECODER_LIMITS] * _LIMITED_STREAMS
+    try:
+        return av.open(opened, "r", metadata_errors="replace", stream_options=limits)
+    except ValueError as error:
+        if isinstance(error, av.FFmpegError):
+            raise
+        if not isinstance(source, Path):
+            source.seek(0)
+        return av.open(opened, "r", metadata_errors="replace")
 
 
 def first_audio(container: InputContainer) -> AudioStream | None:
@@ -171,33 +191,62 @@ def container_seconds(container: InputContainer) -> float | None:
 
 
 def probe_media(source: MediaSource, *, max_seconds: float = MEDIA_SECONDS_CEILING) -> MediaInfo:
-    """Describe a media file, after checking that it decodes at its start and reaches its end,
-    and that its length is one its bytes can hold and the analyses may take on."""
+    """Describe a media file, after checking that its streams decode at their start and reach
+    its end, and that its length is one its bytes can hold and the analyses may take on.
+
+    A stream that decodes nothing in its first packets is left out (with a warning) if another
+    one decodes; data, subtitle and attachment streams are listed and otherwise ignored."""
     size = source_size(source)
     if size == 0:
         raise unsupported("the file is missing or empty")
     # Read before FFmpeg opens it: a file object has one position, and FFmpeg keeps its own.
     _check_riff_size(read_head(source, 12), size)
     with open_media(source) as container:
-        info = _describe(container)
-        readable = [s for s in (first_audio(container), first_video(container)) if s is not None]
-        if not readable:
+        audio, video = first_audio(container), first_video(container)
+        wanted = [s for s in (audio, video) if s is not None]
+        if not wanted:
             raise unsupported("it has neither an audio nor a video stream")
-        if info.duration_seconds <= 0:
-            raise unsupported("its length is unknown")
-        _check_picture(info.video)
-        _check_bytes_hold(size, info.duration_seconds)
-        check_length(info.duration_seconds, max_seconds)
-        _check_head(container, readable)
-        _check_tail(container, info.duration_seconds)
-        return info
+        if video is not None:
+            _check_picture(_video_info(video))
+        declared = container_seconds(container)
+        if declared is not None:
+            _check_claim(size, declared, max_seconds)
+        reach = _Reach()
+        readable = _decoding_at_head(container, wanted, reach)
+        if declared is None:
+            # No header gives the length (a short MPEG program stream): the packets do.
+            for packet in container.demux():
+                reach.add(packet)
+            declared = round(reach.seconds - container_origin(container), 6)
+            _check_claim(size, declared, max_seconds)
+        else:
+            _check_tail(container, declared)
+        return _describe(container, readable, declared)
 
 
-def _describe(container: InputContainer) -> MediaInfo:
-    audio, video = first_audio(container), first_video(container)
+def container_origin(container: InputContainer) -> float:
+    """When the container's first packet is stamped (seconds)."""
+    return (container.start_time or 0) / av.time_base
+
+
+def _check_claim(size: int, duration: float, max_seconds: float) -> None:
+    if duration <= 0:
+        raise unsupported("its length is unknown")
+    _check_bytes_hold(size, duration)
+    check_length(duration, max_seconds)
+
+
+def _describe(
+    container: InputContainer, readable: list[AudioStream | VideoStream], duration: float
+) -> MediaInfo:
+    audio = next((s for s in readable if isinstance(s, AudioStream)), None)
+    video = next((s for s in readable if isinstance(s, VideoStream)), None)
+    kept = {s.index for s in readable}
+    wanted = (first_audio(container), first_video(container))
+    left_out = [s for s in wanted if s is not None and s.index not in kept]
     return MediaInfo(
         format_name=container.format.name,
-        duration_seconds=container_seconds(container) or 0.0,
+        duration_seconds=duration,
         has_audio=audio is not None,
         has_video=video is not None,
         audio=_audio_info(audio) if audio is not None else None,
@@ -206,17 +255,29 @@ def _describe(container: InputContainer) -> MediaInfo:
             StreamInfo(
                 index=s.index,
                 kind=s.type,
-                codec=s.codec.canonical_name,
+                codec=codec_name(s),
                 duration_seconds=stream_seconds(s),
             )
             for s in container.streams
         ],
+        warnings=[
+            f"The {s.type} stream ({codec_name(s)}) decodes nothing at its start; "
+            "it is left out of the analysis."
+            for s in left_out
+        ],
     )
+
+
+def codec_name(stream: Stream) -> str:
+    """A stream's codec; data and attachment streams (an Ogg Skeleton, a font) have none
+    PyAV can name, so they go by their kind."""
+    context = getattr(stream, "codec_context", None)
+    return context.codec.canonical_name if context is not None else stream.type
 
 
 def _audio_info(stream: AudioStream) -> AudioInfo:
     return AudioInfo(
-        codec=stream.codec.canonical_name,
+        codec=codec_name(stream),
         sample_rate=stream.sample_rate,
         channels=stream.channels,
     )
@@ -225,24 +286,52 @@ def _audio_info(stream: AudioStream) -> AudioInfo:
 def _video_info(stream: VideoStream) -> VideoInfo:
     rate = stream.average_rate or stream.guessed_rate or stream.base_rate
     return VideoInfo(
-        codec=stream.codec.canonical_name,
+        codec=codec_name(stream),
         width=stream.width,
         height=stream.height,
         fps=float(rate) if rate else 0.0,
     )
 
 
-def _check_head(container: InputContainer, streams: list[AudioStream | VideoStream]) -> None:
-    """Each stream the analyses read must give a picture or sound within its first packets."""
+def _decoding_at_head(
+    container: InputContainer, streams: list[AudioStream | VideoStream], reach: _Reach
+) -> list[AudioStream | VideoStream]:
+    """The streams that give a picture or sound within their first packets, damaged packets
+    skipped; none at all is a file that is not a recording."""
     waiting = {stream.index for stream in streams}
     for count, packet in enumerate(container.demux(streams)):
-        if packet.decode():
+        reach.add(packet)
+        if packet.stream.index in waiting and decoded(packet):
             waiting.discard(packet.stream.index)
-        if not waiting:
-            return
-        if count >= _HEAD_PACKETS:
+        if not waiting or count >= _HEAD_PACKETS:
             break
-    raise unsupported("its first packets do not decode")
+    readable = [stream for stream in streams if stream.index not in waiting]
+    if not readable:
+        raise unsupported("its first packets do not decode")
+    return readable
+
+
+@dataclass
+class _Reach:
+    """How far the packets read go (seconds): the latest end of a stamped one; packets with no
+    timestamps at all (a short MPEG program stream's) follow one another, so their durations
+    add up, stream by stream."""
+
+    stamped: float = 0.0
+    untimed: dict[int, float] = field(default_factory=dict)
+
+    def add(self, packet: Packet[Stream]) -> None:
+        if packet.pts is not None:
+            self.stamped = max(self.stamped, _packet_end(packet))
+        elif packet.duration and packet.time_base is not None:
+            index = packet.stream.index
+            self.untimed[index] = self.untimed.get(index, 0.0) + float(
+                packet.duration * packet.time_base
+            )
+
+    @property
+    def seconds(self) -> float:
+        return max(self.stamped, *self.untimed.values(), 0.0)
 
 
 def _check_tail(container: InputContainer, duration: float) -> None:
@@ -251,7 +340,7 @@ def _check_tail(container: InputContainer, duration: float) -> None:
     MP4 and MP3 headers keep the full length of a truncated file, so seek to just before its
     declared end and demux (no decoding) to see how far the packets really go.
     """
-    start = (container.start_time or 0) / av.time_base
+    start = container_origin(container)
     target = start + max(0.0, duration - _TAIL_LOOKBACK_SECONDS)
     try:
         container.seek(round(target * av.time_base), backward=True)

@@ -24,6 +24,7 @@ from av.video.stream import VideoStream
 from numpy.lib.stride_tricks import sliding_window_view
 
 from jobs.contract.settings import MEDIA_SECONDS_CEILING
+from pipelines.media.decoding import Damage, video_frames
 from pipelines.media.models import SceneAnalysis, SceneSpan, Span
 from pipelines.media.probe import (
     MediaSource,
@@ -167,8 +168,8 @@ class _SpanReading:
         sought = lead_in is not None and seek_before(
             self.container, self.stream, self.origin + self.span.start - lead_in
         )
-        sampler, first = self.sampler, None
-        for frame in self.container.decode(self.stream):
+        sampler, first, damage = self.sampler, None, Damage(self.origin)
+        for frame in video_frames(self.container, self.stream, damage):
             if frame.time is None:
                 continue  # Without a timestamp a frame cannot be placed on the time line.
             # Kept pictures grow with the frames' times: bound them by the frames, not headers.
@@ -184,7 +185,9 @@ class _SpanReading:
             sampler.offer(frame)
             if self.expected > 0:
                 report((time - self.span.start) / self.expected)
-        return sampler.result(self.span)
+        return sampler.result(self.span).model_copy(
+            update={"undecodable": damage.within(self.span)}
+        )
 
 
 class FrameSampler:

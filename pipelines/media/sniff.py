@@ -45,6 +45,11 @@ def _mpeg_ts(head: bytes) -> bool:
     return len(head) > 376 and head[0] == head[188] == head[376] == 0x47
 
 
+def _blu_ray_ts(head: bytes) -> bool:
+    """MPEG-TS in 192-byte packets, each after a 4-byte time code (.m2ts, .mts)."""
+    return len(head) > 388 and head[4] == head[196] == head[388] == 0x47
+
+
 _SIGNATURES: list[tuple[Callable[[bytes], bool], Sniffed]] = [
     (lambda h: h[:4] == b"RIFF" and h[8:12] == b"WAVE", Sniffed("audio/wav", ".wav")),
     (lambda h: h[:4] == b"RIFF" and h[8:12] == b"AVI ", Sniffed("video/x-msvideo", ".avi")),
@@ -63,4 +68,20 @@ _SIGNATURES: list[tuple[Callable[[bytes], bool], Sniffed]] = [
     (lambda h: len(h) > 1 and h[0] == 0xFF and h[1] & 0xF6 == 0xF0, Sniffed("audio/aac", ".aac")),
     (_mp3_frame, Sniffed("audio/mpeg", ".mp3")),
     (_mpeg_ts, Sniffed("video/mp2t", ".ts")),
+    (_blu_ray_ts, Sniffed("video/mp2t", ".m2ts")),
+    # MPEG program streams (.mpg, DVD .vob) start with a pack header; bare MPEG-1/2 video with
+    # a sequence header.
+    (lambda h: h[:4] == b"\x00\x00\x01\xba", Sniffed("video/mpeg", ".mpg")),
+    (lambda h: h[:4] == b"\x00\x00\x01\xb3", Sniffed("video/mpeg", ".m2v")),
+    (lambda h: h[:4] in (b"RF64", b"BW64") and h[8:12] == b"WAVE", Sniffed("audio/wav", ".wav")),
+    (lambda h: h[:4] == b".snd", Sniffed("audio/basic", ".au")),
+    (lambda h: h[:5] == b"#!AMR", Sniffed("audio/amr", ".amr")),
+    (lambda h: h[:2] == b"\x0b\x77", Sniffed("audio/ac3", ".ac3")),
+    (lambda h: h[:4] == b"wvpk", Sniffed("audio/x-wavpack", ".wv")),
+    (lambda h: h[:4] == b"MAC ", Sniffed("audio/x-ape", ".ape")),
+    (lambda h: h[:4] == b"MPCK", Sniffed("audio/x-musepack", ".mpc")),
+    (lambda h: h[:4] == b".RMF", Sniffed("application/vnd.rn-realmedia", ".rm")),
+    (lambda h: h[:4] == b"\x06\x0e\x2b\x34", Sniffed("application/mxf", ".mxf")),
+    (lambda h: h[:4] == b"DKIF", Sniffed("video/x-ivf", ".ivf")),
+    (lambda h: h[:20] == b"Creative Voice File\x1a", Sniffed("audio/x-voc", ".voc")),
 ]

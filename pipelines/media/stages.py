@@ -17,9 +17,11 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from jobs.cloud.storage import RangedReader
+from pipelines.media import caveats
 from pipelines.media.audio import combine_loudness, measure_loudness
 from pipelines.media.chat import analyse_chat
 from pipelines.media.clips import Clip, cut_clip
+from pipelines.media.decoding import joined
 from pipelines.media.highlights import score_highlights
 from pipelines.media.models import (
     AudioAnalysis,
@@ -53,6 +55,8 @@ THUMBNAIL_CONCURRENCY = 4
 TRANSCRIPT_OVERLAP_SECONDS = 5.0
 # Reading a span's sound is this share of a transcription item's work; recognising it the rest.
 _READ_SHARE = 0.1
+# The job document holds at most this many warnings (a badly damaged file could have hundreds).
+MAX_RESULT_WARNINGS = 20
 
 
 def _source_uri(ctx: StageContext) -> str:
@@ -158,6 +162,16 @@ async def audio_reduce(ctx: StageContext) -> dict[str, Any]:
     parts = _parts(ctx, LoudnessSpan)
     duration = _media(ctx).duration_seconds
     analysis = await asyncio.to_thread(combine_loudness, parts, duration)
+    analysis.undecodable = joined(s for part in parts if part for s in part.undecodable)
+    analysis.silences = caveats.mostly_outside(analysis.silences, analysis.undecodable)
+    window = analysis.window_seconds
+    clear = caveats.clear_of(
+        [peak.time for peak in analysis.peaks],
+        analysis.undecodable,
+        before=2 * window,
+        after=window,
+    )
+    analysis.peaks = [peak for peak in analysis.peaks if peak.time in clear]
     series = {
         "window_seconds": analysis.window_seconds,
         "loudness_dbfs": analysis.loudness_dbfs,
@@ -172,6 +186,9 @@ async def scenes_reduce(ctx: StageContext) -> dict[str, Any]:
     parts = _parts(ctx, SceneSpan)
     duration = _media(ctx).duration_seconds
     analysis = await asyncio.to_thread(combine_scenes, parts, duration)
+    analysis.undecodable = joined(s for part in parts if part for s in part.undecodable)
+    interval = 1.0 / analysis.sample_fps
+    analysis.cuts = caveats.clear_of(analysis.cuts, analysis.undecodable, after=interval)
     return analysis.model_dump()
 
 
@@ -407,9 +424,23 @@ async def report(ctx: StageContext) -> dict[str, Any]:
         clips=_clips(ctx),
     )
     document["thumbnails"] = ctx.outputs["thumbnails"]["thumbnails"]
+    warnings = analysis_warnings(media, audio_analysis, scene_analysis)
+    document["warnings"] = warnings
     await ctx.save_artifact("timeline.png", picture, "image/png")
     await ctx.save_artifact("report.json", json.dumps(document).encode(), "application/json")
-    return summary(media, found, ctx.outputs["thumbnails"]["thumbnails"], _clips(ctx))
+    return summary(media, found, ctx.outputs["thumbnails"]["thumbnails"], _clips(ctx), warnings)
+
+
+def analysis_warnings(
+    media: MediaInfo, audio: AudioAnalysis | None, scenes: SceneAnalysis | None
+) -> list[str]:
+    """What the analyses could not do: streams left out, damage skipped, spans not read."""
+    found = list(media.warnings)
+    for what, analysis in (("audio", audio), ("video", scenes)):
+        if analysis is not None:
+            found += caveats.undecodable(analysis.undecodable, what)
+            found += caveats.unread(analysis.gaps, what)
+    return found
 
 
 def summary(
@@ -417,6 +448,7 @@ def summary(
     found: list[Highlight],
     thumbnails: list[dict[str, Any]],
     clips: list[dict[str, Any]] | None = None,
+    warnings: list[str] | None = None,
 ) -> dict[str, Any]:
     """The job's `result`: small enough for the job document, enough for a UI's first view.
     Each highlight names its thumbnail and its clip (artifacts), and where the clip starts."""
@@ -436,6 +468,8 @@ def summary(
         ],
         "report": "report.json",
         "timeline": "timeline.png",
+        # Damage anywhere could make this list long; the report holds all of it.
+        "warnings": (warnings or [])[:MAX_RESULT_WARNINGS],
     }
 
 
@@ -447,4 +481,7 @@ def result(outputs: dict[str, Any]) -> dict[str, Any]:
         summary["transcript"] = {
             key: transcript[key] for key in ("language", "words", "speech_seconds", "engine")
         }
+        gaps = [Span.model_validate(gap) for gap in transcript.get("gaps", [])]
+        unheard = caveats.unread(gaps, "transcript")
+        summary["warnings"] = [*summary.get("warnings", []), *unheard][:MAX_RESULT_WARNINGS]
     return summary

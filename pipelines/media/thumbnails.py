@@ -15,6 +15,7 @@ from av.video.reformatter import Interpolation
 from av.video.stream import VideoStream
 from PIL import Image, ImageDraw
 
+from pipelines.media.decoding import Damage, video_frames
 from pipelines.media.models import AudioAnalysis, Span
 from pipelines.media.probe import (
     MediaSource,
@@ -52,7 +53,7 @@ def _frame_at(container: InputContainer, stream: VideoStream, target: float) -> 
     if stream.time_base is not None:
         container.seek(max(0, math.floor(target / stream.time_base)), stream=stream)
     last = None
-    for frame in container.decode(stream):
+    for frame in video_frames(container, stream, Damage()):
         if frame.time is not None and frame.time >= target - 1e-3:
             return frame
         last = frame

@@ -15,6 +15,7 @@ from av.container import InputContainer
 
 from jobs.contract.settings import MEDIA_SECONDS_CEILING
 from pipelines.media.audio import LEAD_IN_SECONDS, SETTLE_SECONDS
+from pipelines.media.decoding import Damage, audio_frames
 from pipelines.media.models import Span
 from pipelines.media.probe import (
     MediaSource,
@@ -72,7 +73,7 @@ def _read(
     clock = TimeCheck(max_seconds)
     chunks: list[Pcm] = []
     first_at: float | None = None
-    for index, frame in enumerate(container.decode(stream)):
+    for index, frame in enumerate(audio_frames(container, stream, Damage(origin))):
         at = None if frame.time is None else frame.time - origin
         if at is not None:
             clock.frame_at(at)

@@ -18,6 +18,10 @@ from pipelines.media.sniff import looks_like_text, sniff_media
         (b"\x1aE\xdf\xa3\x9fB\x86\x81\x01", "video/x-matroska"),
         (b"OggS\x00\x02\x00\x00", "audio/ogg"),
         (b"fLaC\x00\x00\x00\x22", "audio/flac"),
+        (b"\x00\x00\x01\xba\x44\x00\x04\x00\x04\x01", "video/mpeg"),
+        (b"\x00\x00\x01\xb3\x14\x00\xf0\x13", "video/mpeg"),
+        (b"RIFF\x24\x00\x00\x00AVI LIST", "video/x-msvideo"),
+        (b"\x0b\x77\x3b\x18\x40", "audio/ac3"),
     ],
 )
 def test_media_is_recognised(head: bytes, content_type: str) -> None:
