@@ -14,6 +14,7 @@ from urllib.parse import urlparse
 import httpx
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from cli.demo import upload_sample
 from cli.session import api_client
@@ -25,6 +26,7 @@ from deploy.local.stack import LocalStack, Ports
 from jobs.cloud.identity import SignInError
 from jobs.contract.models import JobStatus
 from jobs.contract.settings import Settings
+from samples.packages import PackageUnavailable
 
 app = typer.Typer(help="longrun: long analysis jobs, submitted, watched and finished.")
 console = Console()
@@ -118,10 +120,12 @@ def _follow(api_url: str, job_id: str) -> None:
     _print_outcome(job.status, job.message, job.error.model_dump() if job.error else None)
     if job.result and job.result.get("highlights"):
         for item in job.result["highlights"]:
-            reasons = "; ".join(item["reasons"])
+            reasons = escape("; ".join(item["reasons"]))  # a keyword may hold [brackets]
             console.print(
                 f"  {item['start']:7.1f}-{item['end']:.1f} s  {item['score']:.2f}  {reasons}"
             )
+            for line in item.get("transcript", []):  # what was said in it, if transcribed
+                console.print(f"      [dim]{line['start']:7.1f} s[/]  {escape(line['text'])}")
         console.print(
             f"Artifacts: {api_url}/v1/jobs/{job_id}/artifacts/<name> ({', '.join(job.artifacts)})"
         )
@@ -140,14 +144,21 @@ def watch(job_id: str, api: ApiOption = None) -> None:
 @app.command()
 def demo(
     watch: Annotated[bool, typer.Option(help="Show live progress until the job ends.")] = True,
+    speech: Annotated[
+        bool, typer.Option(help="Transcribe 90 s of read speech instead, looking for keywords.")
+    ] = False,
     api: ApiOption = None,
 ) -> None:
-    """Analyse a generated 90-second sample video with its chat log (needs `make dev`)."""
+    """Analyse a generated 90-second sample video with its chat log, or with --speech a
+    recording of read speech (needs `make dev`)."""
     api_url = api or Settings().api_url
     console.print("Making a sample recording and uploading it...")
     try:
         with _client(api_url) as api_session:
-            job_input = upload_sample(api_session)
+            job_input = upload_sample(api_session, speech=speech)
+    except PackageUnavailable as exc:
+        err.print(f"[red]Cannot fetch the speech recording: {exc}[/]")
+        raise typer.Exit(1) from None
     except httpx.HTTPError as exc:
         err.print(f"[red]Cannot upload to the API at {api_url}: {exc}. Is `make dev` running?[/]")
         raise typer.Exit(1) from None
