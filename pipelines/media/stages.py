@@ -32,6 +32,7 @@ from pipelines.media.models import (
 )
 from pipelines.media.probe import probe_media
 from pipelines.media.report import build_report, timeline_png
+from pipelines.media.report_markdown import markdown_report
 from pipelines.media.scenes import combine_scenes, sample_scenes
 from pipelines.media.spans import plan_spans
 from pipelines.media.spec import MediaInput, MediaOptions
@@ -371,6 +372,8 @@ async def report(ctx: StageContext) -> dict[str, Any]:
     document["thumbnails"] = ctx.outputs["thumbnails"]["thumbnails"]
     await ctx.save_artifact("timeline.png", picture, "image/png")
     await ctx.save_artifact("report.json", json.dumps(document).encode(), "application/json")
+    text = markdown_report(media, found).encode()
+    await ctx.save_artifact("report.md", text, "text/markdown; charset=utf-8")
     return summary(media, found, ctx.outputs["thumbnails"]["thumbnails"])
 
 

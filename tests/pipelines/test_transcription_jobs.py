@@ -101,6 +101,7 @@ def test_words_arrive_while_the_job_runs_and_keywords_said_lead_its_highlights(
     )
     with short_spans.api() as api:
         report = api.get(f"/v1/jobs/{final.job_id}/artifacts/report.json").json()
+        readable = api.get(f"/v1/jobs/{final.job_id}/artifacts/report.md").text
 
     # Lines showed up as spans finished, before the transcript was whole (and the job done).
     early = [job for job in seen if _transcribing(job) and job.latest.get("transcribe")]
@@ -115,6 +116,7 @@ def test_words_arrive_while_the_job_runs_and_keywords_said_lead_its_highlights(
     assert any(reason.startswith("said 'cold hearted' at 0:1") for reason in best["reasons"])
     assert "selfish" in " ".join(line["text"] for line in best["transcript"])
     assert all(highlight["transcript"] for highlight in highlights)
+    assert "- said 'Selfish' at 0:16" in readable
     assert [h["transcript"] for h in report["highlights"]] == [h["transcript"] for h in highlights]
 
 

@@ -14,7 +14,8 @@ from pydantic import ValidationError
 from jobs.contract.settings import Settings
 from pipelines.media.audio import analyse_audio
 from pipelines.media.highlights import score_highlights
-from pipelines.media.models import AudioAnalysis, Highlight, Span
+from pipelines.media.models import AudioAnalysis, Highlight, MediaInfo, Span, TranscriptLine
+from pipelines.media.report_markdown import markdown_report
 from pipelines.media.spec import MAX_KEYWORDS, MediaOptions
 from pipelines.media.speech import speech_signals
 from pipelines.media.transcription.captions import MAX_HIGHLIGHT_LINES
@@ -173,3 +174,18 @@ def test_keywords_differing_only_in_case_or_spacing_are_one() -> None:
     options = MediaOptions(keywords=["No way", "no  WAY", " clutch "])
 
     assert options.keywords == ["No way", "clutch"]
+
+
+def test_the_readable_report_lists_each_highlight_with_its_reasons_and_lines() -> None:
+    media = MediaInfo(format_name="wav", duration_seconds=3725.0, has_audio=True, has_video=False)
+    said = TranscriptLine(start=3723.0, end=3724.5, text="that was *the* clutch")
+    highlight = Highlight(
+        start=3720.0, end=3725.0, score=0.9, reasons=["said '[x](y)' at 1:02:03"], transcript=[said]
+    )
+
+    text = markdown_report(media, [highlight])
+
+    assert "1:02:05 of audio (wav), 1 highlight." in text
+    assert "## 1. 1:02:00 to 1:02:05 (score 0.90)" in text
+    assert "- said '\\[x\\]\\(y\\)' at 1:02:03" in text  # a keyword is data, not a link
+    assert "> **1:02:03** that was \\*the\\* clutch" in text
