@@ -54,6 +54,14 @@ def dev(
             "a dead one is replaced. Their logs: processor-<i>.log.",
         ),
     ] = 1,
+    transcript_span_seconds: Annotated[
+        float | None,
+        typer.Option(
+            min=10,
+            help="Seconds of each transcription span (default 300); short spans show "
+            "transcript lines arriving sooner (`longrun demo --speech`).",
+        ),
+    ] = None,
 ) -> None:
     """Run the whole system locally on Google's emulators, in the foreground."""
     stop = threading.Event()
@@ -75,6 +83,7 @@ def dev(
         say=lambda text: console.print(f"[bold]longrun dev[/]: {text}"),
         ports=ports,
         processors=processors,
+        transcript_span_seconds=transcript_span_seconds,
     )
     try:
         stack.check()
