@@ -135,6 +135,9 @@ def _follow(api_url: str, job_id: str) -> None:
             )
             for line in item.get("transcript", []):  # what was said in it, if transcribed
                 console.print(f"      [dim]{line['start']:7.1f} s[/]  {escape(line['text'])}")
+            if item.get("clip"):  # soft_wrap: a URL cut over two lines cannot be copied
+                url = f"{api_url}/v1/jobs/{job_id}/artifacts/{item['clip']}"
+                console.print(f"           clip: {url}", soft_wrap=True)
         console.print(
             f"Artifacts: {api_url}/v1/jobs/{job_id}/artifacts/<name> ({', '.join(job.artifacts)})"
         )
