@@ -10,12 +10,19 @@ from typing import Any
 import httpx
 
 from cli.uploading import upload_file
-from samples.demo import write_demo
+from samples.demo import SPEECH_KEYWORDS, write_demo, write_speech_demo
 
 
-def upload_sample(api: httpx.Client) -> dict[str, Any]:
-    """Make the demo recording and chat log, upload both, return the job input."""
+def upload_sample(api: httpx.Client, *, speech: bool = False) -> dict[str, Any]:
+    """Make the demo recording and chat log, upload both, return the job input; with `speech`,
+    the read-speech recording instead, transcribed, with keywords to find."""
     with tempfile.TemporaryDirectory(prefix="longrun-demo-") as directory:
+        if speech:
+            recording = write_speech_demo(Path(directory))
+            return {
+                "source": upload_file(api, recording, "audio/wav"),
+                "options": {"highlights": 3, "keywords": SPEECH_KEYWORDS},
+            }
         video, chat = write_demo(Path(directory))
         return {
             "source": upload_file(api, video, "video/mp4"),

@@ -139,8 +139,10 @@ def _print_outcome(api_url: str, job: Job) -> None:
     if job.error:
         console.print(f"  {job.error.code}: {escape(job.error.message)}")
     for item in (job.result or {}).get("highlights") or []:
-        reasons = escape("; ".join(item["reasons"]))
+        reasons = escape("; ".join(item["reasons"]))  # a keyword may hold [brackets]
         console.print(f"  {item['start']:7.1f}-{item['end']:.1f} s  {item['score']:.2f}  {reasons}")
+        for line in item.get("transcript", []):  # what was said in it, if transcribed
+            console.print(f"      [dim]{line['start']:7.1f} s[/]  {escape(line['text'])}")
         if item.get("clip"):  # soft_wrap: a URL cut over two lines cannot be copied
             url = f"{api_url}/v1/jobs/{job.job_id}/artifacts/{item['clip']}"
             console.print(f"           clip: {url}", soft_wrap=True)

@@ -21,6 +21,7 @@ from deploy.local.apps import MAX_PROCESSORS
 from deploy.local.processes import StackError
 from deploy.local.stack import LocalStack, Ports
 from jobs.contract.settings import Settings
+from samples.packages import PackageUnavailable
 
 app = typer.Typer(
     help="longrun: long analysis jobs, submitted, watched and finished. Exit codes: "
@@ -45,6 +46,14 @@ def dev(
             "a dead one is replaced. Their logs: processor-<i>.log.",
         ),
     ] = 1,
+    transcript_span_seconds: Annotated[
+        float | None,
+        typer.Option(
+            min=10,
+            help="Seconds of each transcription span (default 300); short spans show "
+            "transcript lines arriving sooner (`longrun demo --speech`).",
+        ),
+    ] = None,
 ) -> None:
     """Run the whole system locally on Google's emulators, in the foreground."""
     stop = threading.Event()
@@ -68,6 +77,7 @@ def dev(
         waiting=waiting,
         ports=ports,
         processors=processors,
+        transcript_span_seconds=transcript_span_seconds,
     )
     try:
         stack.check()
@@ -86,14 +96,21 @@ def dev(
 @app.command()
 def demo(
     watch: Annotated[bool, typer.Option(help="Show live progress until the job ends.")] = True,
+    speech: Annotated[
+        bool, typer.Option(help="Transcribe 90 s of read speech instead, looking for keywords.")
+    ] = False,
     api: ApiOption = None,
 ) -> None:
-    """Analyse a generated 90-second sample video with its chat log (needs `make dev`)."""
+    """Analyse a generated 90-second sample video with its chat log, or with --speech a
+    recording of read speech (needs `make dev`)."""
     api_url = api or Settings().api_url
     console.print("Making a sample recording and uploading it...")
     try:
         with client(api_url) as api_session:
-            job_input = upload_sample(api_session)
+            job_input = upload_sample(api_session, speech=speech)
+    except PackageUnavailable as exc:
+        err.print(f"[red]Cannot fetch the speech recording: {exc}[/]")
+        raise typer.Exit(ExitCode.FAILED) from None
     except httpx.HTTPError as exc:
         err.print(f"[red]Cannot upload to the API at {api_url}: {exc}. Is `make dev` running?[/]")
         raise typer.Exit(ExitCode.FAILED) from None

@@ -123,6 +123,7 @@ def _render(changes: Iterator[Job], console: Console) -> Job:
     with Progress(*columns, console=console, expand=True) as bars:
         tasks: dict[str, TaskID] = {}
         overall = bars.add_task("[bold]job", total=1.0, note="")
+        shown: set[str] = set()
         for job in changes:
             headline = job.stage if job.status == JobStatus.RUNNING else None
             for stage in job.stages:
@@ -135,10 +136,28 @@ def _render(changes: Iterator[Job], console: Console) -> Job:
                     completed=1.0 if stage.status.done else stage.progress,
                     note=_note(stage),
                 )
+            for line in _new_latest(job, shown):
+                bars.console.print(line)
             eta = f" · about {job.eta_seconds:.0f} s left" if job.eta_seconds else ""
             note = f"{escape(job.message)}{eta}{_spent(job)}"
             bars.update(overall, completed=job.progress, note=note)
     return job
+
+
+def _new_latest(job: Job, shown: set[str]) -> list[str]:
+    """The entries stages show (`latest`: a transcript's lines as its spans finish) not yet
+    printed, in time order, as lines to print above the bars."""
+    lines = []
+    for stage, entries in job.latest.items():
+        for entry in entries:
+            key = f"{stage}:{entry}"
+            if key in shown:
+                continue
+            shown.add(key)
+            if isinstance(entry, dict) and "text" in entry:
+                start = float(entry.get("start", 0.0))
+                lines.append((start, f"[dim]{start:7.1f} s[/]  {escape(str(entry['text']))}"))
+    return [line for _, line in sorted(lines)]
 
 
 def _note(stage: StageState) -> str:

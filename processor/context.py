@@ -15,10 +15,11 @@ from typing import Any, TypeVar
 
 from jobs.cloud.storage import Storage
 from jobs.contract.errors import JobCancelled
-from jobs.contract.models import Artifact
+from jobs.contract.models import MAX_LATEST_ENTRIES, MAX_LATEST_ENTRY_BYTES, Artifact
 from jobs.contract.settings import Settings
 from jobs.contract.uploads import Upload
 from processor.costs import CostLedger
+from processor.outputs import firestore_size
 from processor.progress import ProgressReporter
 
 T = TypeVar("T")
@@ -76,6 +77,8 @@ class StageContext:
     _find_upload: Callable[[str], Awaitable[Upload | None]]
     _costs: CostLedger
     artifacts: dict[str, Artifact] = field(default_factory=dict)
+    # Entries to show in the job's `latest` when this delivery succeeds (`show_latest`).
+    latest: list[Any] = field(default_factory=list)
     # In an item of a fanned-out stage: its number and its description (from `Items`).
     item_number: int | None = None
     item: Any = None
@@ -98,6 +101,17 @@ class StageContext:
         self._costs.add(usd, what)
         self._reporter.report(*self._last_progress)
         self._costs.check()
+
+    def show_latest(self, entries: list[Any]) -> None:
+        """Show `entries` (small JSON-able values: a transcript's lines, say) in the job
+        document's `latest`, under this stage, newest last, once this delivery succeeds: in
+        the write that records its end, so it costs no write of its own. The job keeps the
+        stage's newest MAX_LATEST_ENTRIES; each entry is at most MAX_LATEST_ENTRY_BYTES."""
+        for entry in entries:
+            size = firestore_size(entry)
+            if size > MAX_LATEST_ENTRY_BYTES:
+                raise ValueError(f"an entry to show is {size} bytes, over {MAX_LATEST_ENTRY_BYTES}")
+        self.latest[:] = [*self.latest, *entries][-MAX_LATEST_ENTRIES:]
 
     async def check_cancelled(self) -> None:
         """Raise JobCancelled once the user has cancelled, or the job ended otherwise (another

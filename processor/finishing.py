@@ -88,9 +88,11 @@ class Finisher:
         result_of: ResultOf,
         *,
         skipped: str | None = None,
+        latest: list[Any] | None = None,
     ) -> Outcome:
         """Record the output (in Cloud Storage if it is big) and what it made due; `result_of`
-        gives the job's result when this was the last stage.
+        gives the job's result when this was the last stage; `latest`, what the delivery
+        showed (StageContext.show_latest), goes into the job's `latest` in the same write.
 
         Raises PermanentError if Firestore cannot store the result: no attempt ever would.
         """
@@ -103,6 +105,7 @@ class Finisher:
             now = utcnow()
             index = self._index(job)
             job = job.model_copy(update={"artifacts": {**job.artifacts, **artifacts}})
+            job = transitions.latest_shown(job, self._lease.stage, latest or [])
             if self._item is not None:
                 return transitions.item_settled(job, index, self._item, now, failed=False)
             if transitions.all_done_but(job, index) and result is None:

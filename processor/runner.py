@@ -125,7 +125,9 @@ async def _execute(claim: Claim, runtime: Runtime, delivery: Delivery) -> Outcom
             stored = await outputs.load(runtime.store, runtime.storage, job.job_id, others)
             return result({**stored, **latest})
 
-        return await finish.succeeded(output, segment.artifacts, result_of, skipped=skipped)
+        return await finish.succeeded(
+            output, segment.artifacts, result_of, skipped=skipped, latest=segment.latest
+        )
     except LeaseLost:
         log.warning("lease lost; another attempt owns the stage now")
         return Outcome.ACK

@@ -62,6 +62,7 @@ class Segment:
         self._inputs = inputs
         self.checkpointed = False
         self.artifacts: dict[str, Artifact] = {}
+        self.latest: list[Any] = []
 
     async def _checkpoint(self, cursor: Any) -> None:
         await self._runtime.leases.checkpoint(self._lease, cursor)
@@ -80,6 +81,7 @@ class Segment:
         async with _scratch_dir() as scratch:
             context = self._context(reporter, scratch)
             self.artifacts = context.artifacts
+            self.latest = context.latest
             body = asyncio.create_task(function(context))
             heartbeat = asyncio.create_task(_heartbeat(self._runtime, self._lease, body))
             deadline = asyncio.timeout(limit)

@@ -1,5 +1,6 @@
-"""The demo recording: a 90-second video with hard cuts, loud bursts and a chat log with bursts
-of its own, so its highlights are known in advance."""
+"""The demo recordings: a 90-second video with hard cuts, loud bursts and a chat log with bursts
+of its own, so its highlights are known in advance; and, for transcription, real read speech
+(LibriVox, from a Debian package: samples.speech) with words in it to look for."""
 
 from __future__ import annotations
 
@@ -7,6 +8,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from samples.media import make_chat, make_video
+from samples.speech import join_recordings, librivox
+
+# Said in the speech demo (twice each per round of the LibriVox reading): its keywords.
+SPEECH_KEYWORDS = ["amiable", "selfish"]
 
 
 @dataclass(frozen=True)
@@ -36,3 +41,14 @@ def write_demo(directory: Path, sample: DemoSample = DemoSample()) -> tuple[Path
         format="jsonl",
     )
     return video, chat
+
+
+def write_speech_demo(directory: Path, *, rounds: int = 3) -> Path:
+    """Write the speech demo, the five LibriVox utterances `rounds` times over with a second's
+    pause around each (about 30 s a round, 16 kHz mono WAV), into `directory`; return its path.
+    The utterances are fetched with `apt-get download` the first time (PackageUnavailable if
+    they cannot be)."""
+    recordings = librivox(directory / "packages")
+    path = directory / "demo-speech.wav"
+    join_recordings(recordings * rounds, path)
+    return path

@@ -85,8 +85,13 @@ class LocalStack:
     processors: int = 1
     project: str = "longrun-local"
     log_dir: Path = Path(".longrun/logs")
+    transcript_span_seconds: float | None = None  # LONGRUN_TRANSCRIPT_SPAN_SECONDS
     _emulators: list[emulators.Emulator] = field(default_factory=list)
     _apps: dict[AppName, ManagedProcess] = field(default_factory=dict)
+
+    def _transcription_env(self) -> dict[str, str]:
+        spans = self.transcript_span_seconds
+        return {} if spans is None else {"LONGRUN_TRANSCRIPT_SPAN_SECONDS": f"{spans:g}"}
 
     def check(self) -> None:
         """Fail fast, with one clear sentence, when the stack cannot start here."""
@@ -144,6 +149,7 @@ class LocalStack:
             LONGRUN_ALLOW_ANONYMOUS_USERS="true",
             LONGRUN_ALLOWED_ORIGINS=json.dumps([page, page.replace(HOST, "localhost")]),
             LONGRUN_WEBHOOK_SECRET=DEV_WEBHOOK_SECRET,
+            **self._transcription_env(),
         )
         os.environ.update(
             GOOGLE_CLOUD_PROJECT=self.project,

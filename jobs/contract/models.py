@@ -71,6 +71,10 @@ class ErrorInfo(BaseModel):
     stage: str | None = None
 
 
+# A stage shows at most this many entries in the job's `latest`, each of this many bytes at most
+# (as Firestore counts them): what a watcher reads as it goes, not what the job found.
+MAX_LATEST_ENTRIES = 10
+MAX_LATEST_ENTRY_BYTES = 1024
 # A stage fans out into at most this many items (one Pub/Sub message and run document each).
 MAX_ITEMS = 10_000
 
@@ -160,6 +164,9 @@ class Job(BaseModel):
     eta_seconds: float | None = None
     stages: list[StageState]
     result: dict[str, Any] | None = None
+    # What stages showed while they ran, by stage: their newest few entries, newest last (a
+    # transcript's latest lines, as its spans finish). Written with an item's or a stage's end.
+    latest: dict[str, list[Any]] = Field(default_factory=dict)
     artifacts: dict[str, Artifact] = Field(default_factory=dict)
     error: ErrorInfo | None = None
     cancel_requested: bool = False

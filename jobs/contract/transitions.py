@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from jobs.contract.models import (
+    MAX_LATEST_ENTRIES,
     Artifact,
     ErrorInfo,
     Job,
@@ -274,6 +275,14 @@ def item_settled(job: Job, index: int, item: int, now: datetime, *, failed: bool
     else:
         items.done += 1
     return _items_changed(job, stage, items, now)
+
+
+def latest_shown(job: Job, stage: str, entries: list[Any]) -> Job:
+    """A delivery of `stage` ended showing `entries`: the job keeps the stage's newest ones."""
+    if not entries:
+        return job
+    kept = [*job.latest.get(stage, []), *entries][-MAX_LATEST_ENTRIES:]
+    return job.model_copy(update={"latest": {**job.latest, stage: kept}})
 
 
 def item_stopped(job: Job, index: int, item: int, now: datetime) -> Job:

@@ -1,4 +1,5 @@
-"""Highlights: the stretches of a recording where the sound, the picture or the chat stand out.
+"""Highlights: the stretches of a recording where the sound, the picture, the chat or the speech
+stand out.
 
 Each signal becomes a score in [0, 1] on a common one-second grid, measured against the
 recording's own norm (its median and robust spread), so a quiet podcast and a loud stream are
@@ -24,12 +25,18 @@ from pipelines.media.models import (
 )
 from pipelines.media.probe import grid_cells
 from pipelines.media.spec import MediaOptions
+from pipelines.media.speech import Loudness, SpeechSignals, speech_signals
+from pipelines.media.transcription.captions import group_segments, lines_between
+from pipelines.media.transcription.models import WordTimes
 
 Floats = npt.NDArray[np.float64]
 
 GRID_SECONDS = 1.0
-# Cuts are weaker evidence than a roar or a flood of messages.
-WEIGHTS = {"audio": 1.0, "chat": 1.0, "scenes": 0.5}
+# Cuts, and plain talk, are weaker evidence than a roar, a flood of messages or excited speech.
+WEIGHTS = {"audio": 1.0, "chat": 1.0, "scenes": 0.5, "speech": 0.5, "excited": 1.0}
+# Where a keyword was said, the score rises this share of the way to 1: above any moment
+# without one, and a keyword said at an exciting moment above one said in passing.
+KEYWORD_RAISE = 0.8
 # Below this, a moment is nothing special and is not offered as a highlight at all.
 MIN_SCORE = 0.1
 # A highlight grows from its best moment over neighbours scoring at least this share of it.
@@ -52,6 +59,8 @@ class _Signals:
     audio: Floats | None
     chat: Floats | None
     scenes: Floats | None
+    speech: Floats | None = None  # how much is said (pipelines.media.speech)
+    excited: Floats | None = None  # said loud or fast
 
     def combined(self) -> Floats | None:
         present = {name: s for name, s in vars(self).items() if s is not None}
@@ -68,17 +77,25 @@ def score_highlights(
     scenes: SceneAnalysis | None,
     chat: ChatAnalysis | None,
     options: MediaOptions,
+    said: WordTimes | None = None,
 ) -> list[Highlight]:
-    """The best `options.highlights` highlights, non-overlapping, in time order."""
+    """The best `options.highlights` highlights, non-overlapping, in time order, each with the
+    transcript lines said in it (`said`: the transcript's words, if there is one)."""
     cells = grid_cells(duration_seconds, GRID_SECONDS)
+    speech = _speech(said, audio, cells, options) if said is not None else None
     signals = _Signals(
         audio=audio_scores(audio, cells) if audio is not None else None,
         chat=chat_scores(chat, cells) if chat is not None else None,
         scenes=scene_scores(scenes, cells) if scenes is not None else None,
+        speech=speech.density if speech is not None else None,
+        excited=speech.excited if speech is not None else None,
     )
     score = signals.combined()
     if score is None:
         return []
+    if speech is not None:
+        score = score + (1.0 - score) * KEYWORD_RAISE * speech.keyword
+    lines = group_segments(said.words()) if said is not None else []
     highlights = []
     for first, last in pick_spans(score, options):
         start, end = first * GRID_SECONDS, min(last * GRID_SECONDS, duration_seconds)
@@ -87,10 +104,21 @@ def score_highlights(
                 start=round(start, 3),
                 end=round(end, 3),
                 score=round(float(score[first:last].max()), 3),
-                reasons=reasons(start, end, signals, audio, scenes, chat),
+                reasons=reasons(start, end, signals, audio, scenes, chat)
+                + (speech.reasons(start, end) if speech is not None else []),
+                transcript=lines_between(lines, start, end),
             )
         )
     return sorted(highlights, key=lambda highlight: highlight.start)
+
+
+def _speech(
+    said: WordTimes, audio: AudioAnalysis | None, cells: int, options: MediaOptions
+) -> SpeechSignals | None:
+    loudness = None if audio is None else Loudness(audio.loudness_dbfs, audio.window_seconds)
+    return speech_signals(
+        said, cells=cells, grid_seconds=GRID_SECONDS, loudness=loudness, keywords=options.keywords
+    )
 
 
 def ramp(z: Floats, bounds: tuple[float, float]) -> Floats:

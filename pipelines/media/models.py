@@ -142,10 +142,20 @@ class ChatAnalysis(BaseModel):
     spikes: list[Span] = Field(default_factory=list)
 
 
+class TranscriptLine(BaseModel):
+    """A caption line of the transcript: what was said from `start` to `end`."""
+
+    start: float
+    end: float
+    text: str
+
+
 class Highlight(BaseModel):
-    """A stretch worth watching, with a score in [0, 1] and why it was picked."""
+    """A stretch worth watching, with a score in [0, 1], why it was picked, and what was said in
+    it (a few caption lines, when the recording was transcribed)."""
 
     start: float
     end: float
     score: float
     reasons: list[str] = Field(default_factory=list)
+    transcript: list[TranscriptLine] = Field(default_factory=list)

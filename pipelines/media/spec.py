@@ -1,9 +1,10 @@
 """The `media-analysis` pipeline's contract: its input, its options and its ten stages (the
-four analyses run side by side once the probe is done; the highlights join three of them, the
-thumbnails and clips are cut side by side, and the job ends once the transcript is written
-too)."""
+four analyses run side by side once the probe is done, the highlights join all four, and the
+thumbnails and clips are cut side by side)."""
 
 from __future__ import annotations
+
+import re
 
 from pydantic import (
     BaseModel,
@@ -26,6 +27,20 @@ from jobs.contract.sources import (
     source_kind,
 )
 
+_TOKEN = re.compile(r"[\w']+")
+
+
+def tokens(text: str) -> list[str]:
+    """`text` as keyword matching sees it: case-folded runs of letters, digits and apostrophes
+    (so "Cold-hearted," and "cold hearted" are the same two words)."""
+    return [token.strip("'") for token in _TOKEN.findall(text.casefold()) if token.strip("'")]
+
+
+# Keywords: few and short, so matching stays cheap and they fit in a highlight's reasons.
+MAX_KEYWORDS = 20
+MAX_KEYWORD_CHARS = 60
+MAX_KEYWORD_WORDS = 5
+
 
 class MediaOptions(BaseModel):
     """How many highlights to find, how long each may be, how big their thumbnails are."""
@@ -43,6 +58,29 @@ class MediaOptions(BaseModel):
         default=True,
         description="Cut each highlight, with a second of lead-in, as a video (or audio) file.",
     )
+    keywords: list[str] = Field(
+        default_factory=list,
+        max_length=MAX_KEYWORDS,
+        description="Words or phrases to look for in the speech (case-insensitive): where one "
+        "is said is a highlight reason, and scores higher.",
+        examples=[["clutch", "no way"]],
+    )
+
+    @field_validator("keywords")
+    @classmethod
+    def _keywords_said_in_words(cls, keywords: list[str]) -> list[str]:
+        kept: list[str] = []
+        for keyword in keywords:
+            keyword = " ".join(keyword.split())
+            said = tokens(keyword)
+            if not said or len(keyword) > MAX_KEYWORD_CHARS or len(said) > MAX_KEYWORD_WORDS:
+                raise ValueError(
+                    f"a keyword is 1 to {MAX_KEYWORD_WORDS} words of letters or digits, at most "
+                    f"{MAX_KEYWORD_CHARS} characters: {keyword[:MAX_KEYWORD_CHARS]!r} is not"
+                )
+            if said not in [tokens(k) for k in kept]:
+                kept.append(keyword)
+        return kept
 
     @model_validator(mode="after")
     def _lengths_in_order(self) -> MediaOptions:
@@ -136,7 +174,7 @@ STAGES = [
         "Finding highlights",
         weight=0.3,
         timeout_seconds=120,
-        needs=("audio", "scenes", "chat"),
+        needs=("audio", "scenes", "chat", "transcribe"),
     ),
     StageSpec(
         "thumbnails", f"{_STAGES}:thumbnails", "Cutting thumbnails", weight=1.0, timeout_seconds=300
@@ -185,7 +223,8 @@ def _uploads(params: MediaInput) -> list[str]:
 
 MEDIA_ANALYSIS = PipelineSpec(
     name="media-analysis",
-    description="Finds the highlights of a recording from its loudness, scene cuts and chat.",
+    description="Finds the highlights of a recording from its loudness, scene cuts, chat and "
+    "speech, and transcribes it.",
     input_model=MediaInput,
     plan=lambda _params: list(STAGES),
     example_input={"source": "https://example.com/vod.mp4"},

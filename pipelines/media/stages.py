@@ -35,13 +35,19 @@ from pipelines.media.models import (
 )
 from pipelines.media.probe import probe_media
 from pipelines.media.report import build_report, timeline_png
+from pipelines.media.report_markdown import markdown_report
 from pipelines.media.scenes import combine_scenes, sample_scenes
 from pipelines.media.spans import plan_spans
 from pipelines.media.spec import MediaInput, MediaOptions
 from pipelines.media.thumbnails import video_thumbnail, waveform_thumbnail
-from pipelines.media.transcription.captions import group_segments, subrip, webvtt
+from pipelines.media.transcription.captions import (
+    group_segments,
+    lines_between,
+    subrip,
+    webvtt,
+)
 from pipelines.media.transcription.engine import engine_for
-from pipelines.media.transcription.models import Transcript, TranscriptSpan
+from pipelines.media.transcription.models import Transcript, TranscriptSpan, WordTimes
 from pipelines.media.transcription.reconcile import join_spans
 from pipelines.media.transcription.sound import read_speech
 from processor.stage import Items, Skipped, StageContext
@@ -53,6 +59,8 @@ THUMBNAIL_CONCURRENCY = 4
 # A transcription item hears this much more on each side of its span, so a word on a boundary
 # is heard whole by both neighbours (the reduce keeps it once), with context around it.
 TRANSCRIPT_OVERLAP_SECONDS = 5.0
+# A transcription item shows this many of its last lines in the job's `latest` as it ends.
+LATEST_LINES = 5
 # Reading a span's sound is this share of a transcription item's work; recognising it the rest.
 _READ_SHARE = 0.1
 # The job document holds at most this many warnings (a badly damaged file could have hundreds).
@@ -234,6 +242,11 @@ async def transcribe_span(ctx: StageContext) -> dict[str, Any]:
         "span transcribed",
         extra={"span_start": span.start, "span_end": span.end, "words": len(part.words)},
     )
+    # Watchers see the words arrive: the span's last lines go into the job's `latest` with
+    # the write that records this item's end (the overlaps are its neighbours' to show).
+    own = [word for word in part.words if span.start <= word.middle < span.end]
+    lines = lines_between(group_segments(own)[-LATEST_LINES:], span.start, span.end)
+    ctx.show_latest([line.model_dump() for line in lines])
     return part.model_dump()
 
 
@@ -273,6 +286,9 @@ async def transcribe_reduce(ctx: StageContext) -> dict[str, Any]:
         "speech_seconds": round(transcript.speech_seconds, 1),
         "gaps": [gap.model_dump() for gap in gaps],
         "artifacts": list(files),
+        # The words, timed, for the highlights: a long recording's go to Cloud Storage with the
+        # rest of this output (processor.outputs), never into a document.
+        "said": WordTimes.of(words).model_dump(),
     }
 
 
@@ -296,8 +312,17 @@ async def highlights(ctx: StageContext) -> dict[str, Any]:
         scenes=_analysis(ctx, "scenes", SceneAnalysis),
         chat=_analysis(ctx, "chat", ChatAnalysis),
         options=_options(ctx),
+        said=_said(ctx),
     )
     return {"highlights": [h.model_dump() for h in found]}
+
+
+def _said(ctx: StageContext) -> WordTimes | None:
+    """The transcript's timed words, or None if the recording was not transcribed."""
+    output = ctx.outputs.get("transcribe")
+    if output is None or "said" not in output:
+        return None
+    return WordTimes.model_validate(output["said"])
 
 
 async def thumbnails(ctx: StageContext) -> dict[str, Any]:
@@ -428,6 +453,8 @@ async def report(ctx: StageContext) -> dict[str, Any]:
     document["warnings"] = warnings
     await ctx.save_artifact("timeline.png", picture, "image/png")
     await ctx.save_artifact("report.json", json.dumps(document).encode(), "application/json")
+    text = markdown_report(media, found).encode()
+    await ctx.save_artifact("report.md", text, "text/markdown; charset=utf-8")
     return summary(media, found, ctx.outputs["thumbnails"]["thumbnails"], _clips(ctx), warnings)
 
 

@@ -6,7 +6,15 @@ from __future__ import annotations
 from datetime import timedelta
 
 from jobs.contract import transitions
-from jobs.contract.models import ErrorInfo, Job, JobStatus, StageState, StageStatus, utcnow
+from jobs.contract.models import (
+    MAX_LATEST_ENTRIES,
+    ErrorInfo,
+    Job,
+    JobStatus,
+    StageState,
+    StageStatus,
+    utcnow,
+)
 
 
 def make_job(*weights: float) -> Job:
@@ -186,3 +194,18 @@ def test_a_retried_job_keeps_the_items_that_succeeded() -> None:
     assert (items.total, items.done, items.failed) == (4, 1, 0)
     assert retried.status == JobStatus.QUEUED
     assert retried.stage == "s0"
+
+
+def test_the_latest_entries_a_stage_shows_keep_its_newest_few_and_leave_the_job_given() -> None:
+    job = make_job(1.0, 1.0)
+    first = transitions.latest_shown(job, "s0", [{"text": "one"}, {"text": "two"}])
+    many = [{"text": str(n)} for n in range(MAX_LATEST_ENTRIES)]
+
+    later = transitions.latest_shown(first, "s0", many)
+    other = transitions.latest_shown(later, "s1", [{"text": "other"}])
+
+    assert job.latest == {}
+    assert first.latest == {"s0": [{"text": "one"}, {"text": "two"}]}
+    assert later.latest["s0"] == many  # the newest, and no more than the limit
+    assert other.latest == {"s0": many, "s1": [{"text": "other"}]}
+    assert transitions.latest_shown(other, "s1", []) is other

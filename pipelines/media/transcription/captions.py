@@ -6,12 +6,17 @@ characters (the usual subtitle limit) and 6 seconds on screen.
 
 from __future__ import annotations
 
+from pipelines.media.models import TranscriptLine
 from pipelines.media.transcription.models import Segment, Word
 
 # A pause this long ends a segment.
 PAUSE_SECONDS = 0.7
 MAX_SEGMENT_SECONDS = 6.0
 MAX_SEGMENT_CHARS = 84
+# A highlight carries at most this many lines of this many characters: the job document holds
+# up to 50 highlights, and a minute of fast talk is about 30 lines.
+MAX_HIGHLIGHT_LINES = 12
+MAX_LINE_CHARS = 120
 
 
 def group_segments(words: list[Word]) -> list[Segment]:
@@ -32,6 +37,20 @@ def group_segments(words: list[Word]) -> list[Segment]:
         )
         for group in groups
     ]
+
+
+def lines_between(segments: list[Segment], start: float, end: float) -> list[TranscriptLine]:
+    """The caption lines said (even partly) between `start` and `end`, whole, as the captions
+    show them: at most MAX_HIGHLIGHT_LINES, each cut to MAX_LINE_CHARS."""
+    within = [s for s in segments if s.end > start and s.start < end]
+    return [
+        TranscriptLine(start=s.start, end=s.end, text=_shortened(s.text))
+        for s in within[:MAX_HIGHLIGHT_LINES]
+    ]
+
+
+def _shortened(text: str) -> str:
+    return text if len(text) <= MAX_LINE_CHARS else text[: MAX_LINE_CHARS - 1] + "…"
 
 
 def _fits(group: list[Word], word: Word) -> bool:

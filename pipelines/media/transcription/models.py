@@ -43,6 +43,30 @@ class Segment(BaseModel):
     words: list[Word]
 
 
+class WordTimes(BaseModel):
+    """The transcript's words as later stages read them (the highlights): one column each of
+    text, start and end, which Firestore and JSON hold in a third of the room of word objects."""
+
+    text: list[str] = Field(default_factory=list)
+    start: list[float] = Field(default_factory=list)
+    end: list[float] = Field(default_factory=list)
+
+    @classmethod
+    def of(cls, words: list[Word]) -> WordTimes:
+        return cls(
+            text=[w.text for w in words],
+            start=[w.start for w in words],
+            end=[w.end for w in words],
+        )
+
+    def words(self) -> list[Word]:
+        """The words again (their confidence is not kept: 1.0)."""
+        return [
+            Word(text=text, start=start, end=end, confidence=1.0)
+            for text, start, end in zip(self.text, self.start, self.end, strict=True)
+        ]
+
+
 class Transcript(BaseModel):
     """The transcript of the whole recording, as `transcript.json` holds it."""
 
