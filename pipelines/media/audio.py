@@ -187,8 +187,11 @@ def span_loudness(metered: Metered, span: Span, windows: range) -> LoudnessSpan:
     ends = metered.first_block + np.arange(powers.size)  # the block each mean ends with
     momentary = to_lufs(trailing_means(powers, MOMENTARY_BLOCKS))
     short_term = to_lufs(trailing_means(powers, SHORT_TERM_BLOCKS))
-    window_ends = np.arange(first + WINDOW_BLOCKS - 1, metered.first_block + powers.size)
-    shown = window_ends[::WINDOW_BLOCKS] - metered.first_block
+    # Each window shows the momentary block ending with it; where the sound ends within a
+    # window, the one ending with the sound.
+    available = metered.first_block + powers.size
+    starts = np.arange(first, min(last, available), WINDOW_BLOCKS)
+    shown = np.minimum(starts + WINDOW_BLOCKS, available) - 1 - metered.first_block
     return LoudnessSpan(
         span=span,
         window_seconds=WINDOW_SECONDS,
