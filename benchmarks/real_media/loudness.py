@@ -9,10 +9,12 @@ as a film's track is laid out: dialogue in the centre, music in front left and r
 in the surrounds, the music's bass in the LFE channel, encoded as 5.1 AAC.
 
 Per file: integrated loudness and loudness range from longrun (`analyse_audio`), from pyloudnorm
-(on the same samples decoded with PyAV; 5.1 without its LFE, which pyloudnorm does not take) and
-from ffmpeg's `ebur128` filter; the CPU seconds each takes from the file (the best of three,
-decoding included, ffmpeg's counted from its process); the loud moments and silences longrun
-finds.
+(on the same samples decoded with PyAV; 5.1 without its LFE, which pyloudnorm does not take),
+with its default filter (an approximation of K-weighting) and with the standard's own design
+(`filter_class="DeMan"`), and from ffmpeg's `ebur128` filter; the CPU seconds each takes from
+the file to its integrated loudness (longrun's also gives the series and the loudness range;
+the best of three, decoding included, ffmpeg's counted from its process); the loud moments and
+silences longrun finds.
 
     .venv/bin/python -m benchmarks.real_media.loudness [WORK_DIR]
 """
@@ -71,6 +73,7 @@ class Measured:
     seconds: float
     longrun_lufs: float | None
     pyloudnorm_lufs: float
+    pyloudnorm_standard_lufs: float
     ffmpeg_lufs: float | None
     longrun_lra: float | None
     pyloudnorm_lra: float | None
@@ -85,6 +88,10 @@ class Measured:
     @property
     def lufs_difference(self) -> float:
         return abs((self.longrun_lufs or -70.0) - self.pyloudnorm_lufs)
+
+    @property
+    def standard_difference(self) -> float:
+        return abs((self.longrun_lufs or -70.0) - self.pyloudnorm_standard_lufs)
 
 
 def recordings(work: Path) -> list[Recording]:
@@ -180,15 +187,19 @@ def best_cpu(work: Callable[[], Any]) -> tuple[float, Any]:
     return best, result
 
 
-def pyloudnorm_measure(path: Path) -> tuple[float, float | None]:
+def pyloudnorm_integrated(path: Path, filter_class: str = "K-weighting") -> float:
+    """pyloudnorm's integrated loudness of the file, decoded with PyAV (what is timed)."""
     samples, rate, names = decode(path)
-    data = _pyloudnorm_input(samples, names)
-    meter = pyloudnorm.Meter(rate)
+    meter = pyloudnorm.Meter(rate, filter_class=filter_class)
+    return float(meter.integrated_loudness(_pyloudnorm_input(samples, names)))
+
+
+def pyloudnorm_range(path: Path) -> float | None:
+    samples, rate, names = decode(path)
     try:
-        loudness_range = float(meter.loudness_range(data))
+        return float(pyloudnorm.Meter(rate).loudness_range(_pyloudnorm_input(samples, names)))
     except ValueError:  # shorter than a short-term block (3 s)
-        loudness_range = None
-    return float(meter.integrated_loudness(data)), loudness_range
+        return None
 
 
 def ffmpeg_measure(path: Path) -> tuple[float, float, float] | None:
@@ -213,9 +224,9 @@ def ffmpeg_measure(path: Path) -> tuple[float, float, float] | None:
 
 def measure(recording: Recording) -> Measured:
     longrun_cpu, analysis = best_cpu(lambda: analyse_audio(recording.path))
-    pyloudnorm_cpu, (reference, reference_lra) = best_cpu(
-        lambda: pyloudnorm_measure(recording.path)
-    )
+    pyloudnorm_cpu, reference = best_cpu(lambda: pyloudnorm_integrated(recording.path))
+    standard = pyloudnorm_integrated(recording.path, "DeMan")
+    reference_lra = pyloudnorm_range(recording.path)
     ffmpeg = ffmpeg_measure(recording.path)
     with av.open(str(recording.path)) as container:
         channels = container.streams.audio[0].channels
@@ -226,6 +237,7 @@ def measure(recording: Recording) -> Measured:
         seconds=round(analysis.duration_seconds, 1),
         longrun_lufs=analysis.integrated_lufs,
         pyloudnorm_lufs=round(reference, 2),
+        pyloudnorm_standard_lufs=round(standard, 2),
         ffmpeg_lufs=ffmpeg[0] if ffmpeg else None,
         longrun_lra=analysis.loudness_range_lu,
         pyloudnorm_lra=None if reference_lra is None else round(reference_lra, 2),
@@ -246,11 +258,19 @@ def run(work: Path) -> dict[str, Any]:
     except PackageUnavailable as error:
         return {"skipped": str(error)}
     measured = [measure(recording) for recording in found]
-    rows = [asdict(m) | {"lufs_difference": round(m.lufs_difference, 3)} for m in measured]
+    rows = [
+        asdict(m)
+        | {
+            "lufs_difference": round(m.lufs_difference, 3),
+            "standard_difference": round(m.standard_difference, 3),
+        }
+        for m in measured
+    ]
     longrun = sum(m.longrun_cpu for m in measured)
     return {
         "files": rows,
         "max_lufs_difference": max(m.lufs_difference for m in measured),
+        "max_standard_difference": max(m.standard_difference for m in measured),
         "speed_vs_pyloudnorm": round(sum(m.pyloudnorm_cpu for m in measured) / longrun, 2),
         "speed_vs_ffmpeg": round(sum(m.ffmpeg_cpu or 0.0 for m in measured) / longrun, 2),
         "files_with_loud_moments": sum(m.loud_moments > 0 for m in measured),
@@ -266,23 +286,26 @@ def markdown_rows(results: dict[str, Any]) -> list[str]:
     if "skipped" in results:
         return [f"Loudness on real recordings skipped: {results['skipped']}"]
     lines = [
-        "| recording | kind | ch | s | LUFS longrun / pyloudnorm / ffmpeg | Δ pyloudnorm | "
-        "LRA longrun / pyloudnorm / ffmpeg | CPU s longrun / pyloudnorm / ffmpeg | "
-        "loud moments | silences |",
+        "| recording | kind | ch | s | LUFS longrun / pyloudnorm / ffmpeg | Δ pyloudnorm "
+        "(its default / BS.1770 filter) | LRA longrun / pyloudnorm / ffmpeg | "
+        "CPU s longrun / pyloudnorm / ffmpeg | loud moments | silences |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for f in results["files"]:
         lines.append(
             f"| {f['name']} | {f['kind']} | {f['channels']} | {f['seconds']:.0f} | "
             f"{_value(f['longrun_lufs'])} / {_value(f['pyloudnorm_lufs'])} / "
-            f"{_value(f['ffmpeg_lufs'])} | {f['lufs_difference']:.2f} | "
+            f"{_value(f['ffmpeg_lufs'])} | {f['lufs_difference']:.2f} / "
+            f"{f['standard_difference']:.2f} | "
             f"{_value(f['longrun_lra'])} / {_value(f['pyloudnorm_lra'])} / "
             f"{_value(f['ffmpeg_lra'])} | {f['longrun_cpu']:.2f} / {f['pyloudnorm_cpu']:.2f} / "
             f"{_value(f['ffmpeg_cpu'])} | {f['loud_moments']} | {f['silences']} |"
         )
     lines.append(
         f"\nLargest integrated-loudness difference from pyloudnorm: "
-        f"{results['max_lufs_difference']:.2f} LU; CPU time over all files: pyloudnorm "
+        f"{results['max_lufs_difference']:.2f} LU with its default filter, "
+        f"{results['max_standard_difference']:.2f} LU with the standard's (`DeMan`); "
+        f"CPU time over all files: pyloudnorm "
         f"{results['speed_vs_pyloudnorm']}x longrun's, ffmpeg {results['speed_vs_ffmpeg']}x; "
         f"loud moments found in {results['files_with_loud_moments']} of "
         f"{len(results['files'])} files."

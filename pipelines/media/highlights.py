@@ -116,10 +116,11 @@ def on_grid(values: Floats, window_seconds: float, cells: int) -> Floats:
 
 
 def audio_scores(audio: AudioAnalysis, cells: int) -> Floats:
-    if audio.typical_lufs is None or audio.loudness_range_lu is None:
+    if audio.typical_lufs is None:
         return np.zeros(cells)  # nothing above -70 LUFS: nothing stands out
     levels = np.asarray(audio.momentary_lufs, dtype=np.float64)
-    rise = peak_rise(Spread(range_lu=audio.loudness_range_lu, typical_lufs=audio.typical_lufs))
+    spread = Spread(range_lu=audio.loudness_range_lu or 0.0, typical_lufs=audio.typical_lufs)
+    rise = peak_rise(spread)
     z = (levels - audio.typical_lufs) / rise
     return on_grid(ramp(z, AUDIO_RAMP), audio.window_seconds, cells)
 

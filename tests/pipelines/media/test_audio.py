@@ -160,7 +160,7 @@ def spread(typical: float, range_lu: float) -> Spread:
 
 def test_loud_moments_need_a_clear_rise_over_the_typical_level() -> None:
     levels = np.full(100, -30.0)
-    levels[20:24] = -27.0  # 3 LU up: an ordinary swell
+    levels[20:24] = -28.0  # 2 LU up: an ordinary swell
     levels[60:64] = -22.0  # 8 LU up on a steady recording: a loud moment
 
     peaks = find_peaks(levels, 0.4, spread(-30.0, 4.0))
@@ -170,7 +170,7 @@ def test_loud_moments_need_a_clear_rise_over_the_typical_level() -> None:
 
 def test_a_dynamic_recording_needs_a_bigger_rise() -> None:
     levels = np.full(100, -30.0)
-    levels[20:24] = -22.0  # 8 LU up, ordinary in a recording with a 16 LU range
+    levels[20:24] = -23.0  # 7 LU up, ordinary in a recording with a 16 LU range
     levels[60:64] = -17.0
 
     peaks = find_peaks(levels, 0.4, spread(-30.0, 16.0))

@@ -17,6 +17,7 @@ import pytest
 from pipelines.media.audio import analyse_audio, combine_loudness, measure_loudness
 from pipelines.media.kweighting import channel_weights
 from pipelines.media.models import Span
+from tests.pipelines.conftest import Spoken
 from tests.pipelines.media.recordings import loudness_gap
 
 RATE = 48000
@@ -168,3 +169,15 @@ def test_spans_of_any_length_add_up_to_the_whole(tmp_path: Path, span_seconds: f
     assert combined.loudness_range_lu == pytest.approx(whole.loudness_range_lu, abs=0.01)
     assert loudness_gap(combined.momentary_lufs, whole.momentary_lufs) <= 0.1
     assert loudness_gap(combined.short_term_lufs, whole.short_term_lufs) <= 0.1
+
+
+def test_real_speech_reads_as_pyloudnorm_reads_it(spoken: Spoken) -> None:
+    # LibriVox read by a volunteer (Debian's pocketsphinx-testdata; skipped without it).
+    with av.open(str(spoken.path)) as container:
+        frames = [frame.to_ndarray() for frame in container.decode(audio=0)]
+    samples = np.concatenate(frames, axis=1).astype(np.float64) / 32768.0
+
+    analysis = analyse_audio(spoken.path)
+
+    assert analysis.integrated_lufs == pytest.approx(reference(samples, 16000), abs=0.1)
+    assert analysis.peaks  # the voice rises above its usual level somewhere
