@@ -154,7 +154,7 @@ def _parts(ctx: StageContext, model: type[SpanPart]) -> list[SpanPart | None]:
 
 async def audio_reduce(ctx: StageContext) -> dict[str, Any]:
     """Integrated loudness, loudness range, silences and loud moments over the whole recording;
-    the series are also an artifact (compact JSON: a day of it is about 2.5 MiB)."""
+    the series are also an artifact (compact JSON: a day of it is 2.5 to 2.9 MiB)."""
     parts = _parts(ctx, LoudnessSpan)
     duration = _media(ctx).duration_seconds
     analysis = await asyncio.to_thread(combine_loudness, parts, duration)
