@@ -122,6 +122,9 @@ def _follow(api_url: str, job_id: str) -> None:
             console.print(
                 f"  {item['start']:7.1f}-{item['end']:.1f} s  {item['score']:.2f}  {reasons}"
             )
+            if item.get("clip"):  # soft_wrap: a URL cut over two lines cannot be copied
+                url = f"{api_url}/v1/jobs/{job_id}/artifacts/{item['clip']}"
+                console.print(f"           clip: {url}", soft_wrap=True)
         console.print(
             f"Artifacts: {api_url}/v1/jobs/{job_id}/artifacts/<name> ({', '.join(job.artifacts)})"
         )

@@ -52,7 +52,8 @@ def empty_firestore(emulator_hosts: dict[str, str]) -> None:
         f"http://{emulator_hosts['firestore']}/emulator/v1/projects/{project}"
         "/databases/(default)/documents"
     )
-    httpx.delete(url, timeout=10).raise_for_status()
+    # The first request to a new emulator can wait on its JVM warming up on a loaded machine.
+    httpx.delete(url, timeout=60).raise_for_status()
 
 
 @pytest.fixture(scope="session")

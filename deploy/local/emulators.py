@@ -18,6 +18,7 @@ from deploy.local.processes import ManagedProcess, StackError, free_port, wait_u
 REPOSITORY = Path(__file__).parents[2]
 FIREBASE = REPOSITORY / "node_modules" / ".bin" / "firebase"
 FIREBASE_CONFIG = REPOSITORY / "firebase.json"
+AUTH_START_SECONDS = 600
 
 _COMPONENTS = {
     "cloud-firestore-emulator": ("google-cloud-cli-firestore-emulator", "cloud-firestore-emulator"),
@@ -124,10 +125,18 @@ def start_auth(port: int, project: str, log_dir: Path, host: str = "127.0.0.1") 
         str(FIREBASE), "emulators:start", "--only=auth", f"--project={project}",
         f"--config={config_path}",
     ]  # fmt: skip
-    # firebase-tools spends ~15 s of CPU loading itself (a minute on a busy machine), and keeps a
-    # per-project locator file in TMPDIR that must not be shared between stacks.
+    # firebase-tools spends ~15 s of CPU loading itself (minutes on a machine at load 25: whoever
+    # waits is told what for, so a long wait is no hang, and its death ends the wait at once), and
+    # keeps a per-project locator file in TMPDIR that must not be shared between stacks.
     env = {"NO_UPDATE_NOTIFIER": "1", "TMPDIR": str(log_dir)}
-    return _start("auth-emulator", args, f"{host}:{port}", log_dir, env=env, timeout_seconds=180)
+    return _start(
+        "auth-emulator",
+        args,
+        f"{host}:{port}",
+        log_dir,
+        env=env,
+        timeout_seconds=AUTH_START_SECONDS,
+    )
 
 
 def _start(

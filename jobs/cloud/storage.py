@@ -18,8 +18,11 @@ from typing import IO, TYPE_CHECKING, BinaryIO
 import google.auth.transport.requests
 import google.cloud.storage as storage
 import requests
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from google.api_core.exceptions import NotFound, PreconditionFailed
 from google.auth.credentials import AnonymousCredentials, Signing
+from google.oauth2 import service_account
 
 from jobs.contract.errors import PermanentError
 from jobs.contract.models import Artifact
@@ -145,6 +148,8 @@ class Storage:
             self._client = storage.Client(project=settings.project_id)
         self.bucket = self._client.bucket(settings.bucket_name)
         self._download_url_seconds = settings.download_url_seconds
+        self._emulator_url = settings.storage_emulator_host
+        self._emulator_signer: service_account.Credentials | None = None
 
     def uri(self, name: str) -> str:
         return f"gs://{self.bucket.name}/{name}"
@@ -255,9 +260,25 @@ class Storage:
         return url
 
     def download_url(self, uri: str) -> str | None:
-        """A short-lived signed URL to read an object; None on the emulator (it cannot sign)."""
+        """A short-lived signed URL to read an object; None on the emulator, whose bytes the
+        API streams itself (a client following a redirect there would need CORS it lacks)."""
+        return None if self.emulated else self.signed_url(uri)
+
+    def signed_url(self, uri: str) -> str:
+        """A short-lived signed URL to read an object, ranges included (a media element seeks
+        with them). On the emulator it is signed with a throwaway key and points at the
+        emulator, which serves it without checking the signature."""
+        blob = self._blob(uri)
+        expiration = timedelta(seconds=self._download_url_seconds)
         if self.emulated:
-            return None
+            local: str = blob.generate_signed_url(
+                version="v4",
+                expiration=expiration,
+                method="GET",
+                credentials=self._throwaway_signer(),
+                api_access_endpoint=self._emulator_url,
+            )
+            return local
         credentials = self._client._credentials
         signer: dict[str, str] = {}
         if not isinstance(credentials, Signing):
@@ -268,13 +289,28 @@ class Storage:
                 "service_account_email": credentials.service_account_email,
                 "access_token": credentials.token,
             }
-        url: str = self._blob(uri).generate_signed_url(
-            version="v4",
-            expiration=timedelta(seconds=self._download_url_seconds),
-            method="GET",
-            **signer,
+        url: str = blob.generate_signed_url(
+            version="v4", expiration=expiration, method="GET", **signer
         )
         return url
+
+    def _throwaway_signer(self) -> service_account.Credentials:
+        if self._emulator_signer is None:
+            key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            pem = key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+            info = {
+                "type": "service_account",
+                "client_email": "emulator@longrun-local.iam.gserviceaccount.com",
+                "private_key": pem.decode(),
+                "token_uri": "http://127.0.0.1/unused",
+            }
+            from_info = service_account.Credentials.from_service_account_info
+            self._emulator_signer = from_info(info)  # type: ignore[no-untyped-call]
+        return self._emulator_signer
 
     def start_stream(self, name: str, content_type: str) -> str:
         """A resumable upload session for an object whose size is not known yet (a stream)."""

@@ -15,9 +15,10 @@ from google.cloud import firestore
 from google.cloud.firestore import FieldFilter
 
 from jobs.cloud.backend import Deadline
+from jobs.cloud.memory import DocumentMemory, Remembered
 from jobs.contract.errors import InvalidRequest, TransientError
 from jobs.contract.models import Job, JobStatus, WebhookStatus, is_job_id, utcnow
-from jobs.contract.runs import Run
+from jobs.contract.runs import Run, RunStatus
 from jobs.contract.settings import Settings
 from jobs.contract.uploads import Upload
 
@@ -109,6 +110,7 @@ class JobStore:
         self.deadline = Deadline(settings.backend_timeout_seconds)
         self.jobs = client.collection(settings.jobs_collection)
         self.uploads = client.collection(settings.uploads_collection)
+        self.memory = DocumentMemory()
 
     def new_job_id(self) -> str:
         """A Firestore auto-id, made on the client so the id is known before the write."""
@@ -138,8 +140,10 @@ class JobStore:
 
     async def update(self, job_id: str, fields: dict[str, Any]) -> None:
         """Update some fields of a job document, bumping its version."""
+        ref = self.job_ref(job_id)
+        self.memory.forget(ref)  # written without knowing the rest of it
         with self.deadline.unavailable():
-            await self.job_ref(job_id).update(stamped(fields), **self.deadline.options())
+            await ref.update(stamped(fields), **self.deadline.options())
 
     async def write_progress(self, before: Job, after: Job) -> None:
         """A running stage's coalesced progress: what changed, without a transaction (only the
@@ -158,14 +162,28 @@ class JobStore:
         must be pure. A run read but not written is covered by the job's precondition: every
         change of who holds a stage, or of whether it is done, writes the job too.
 
+        The read is skipped when this store remembers the documents (`jobs.cloud.memory`) and
+        the decision writes the job and creates every run it took as missing: those writes'
+        preconditions prove the memory was current. Any other decision made from memory is made
+        again on a read.
+
         `runs` names the runs `decide` needs: a list (read with the job), or a function of the
         job (read after it). A missing job is given to `decide` as None, and then nothing may be
         written.
         """
-        for attempt in range(_DECIDE_ATTEMPTS):
-            if attempt:
-                await asyncio.sleep(random.uniform(0, min(_MAX_BACKOFF_SECONDS, 0.01 * 2**attempt)))
-            job_snapshot, read = await self._read_for(job_id, runs)
+        from_memory = self.memory.trusted(job_id)
+        races = 0
+        while races < _DECIDE_ATTEMPTS:
+            recalled = self._recall(job_id, runs) if from_memory else None
+            if recalled is None:
+                from_memory = False
+                if races:
+                    pause = min(_MAX_BACKOFF_SECONDS, 0.01 * 2**races)
+                    await asyncio.sleep(random.uniform(0, pause))
+                job_snapshot, read = await self._read_for(job_id, runs)
+                assumed: set[str] = set()
+            else:
+                job_snapshot, read, assumed = recalled
             if not job_snapshot.exists:
                 decision = decide(None, {})
                 assert decision.job is None, "there is no job to write to"
@@ -174,24 +192,56 @@ class JobStore:
             job = job_from_document(job_snapshot.to_dict() or {})
             current = {stage: Run.model_validate(s.to_dict() or {}) for stage, s in read.items()}
             decision = decide(job, current)
+            changes = job_changes(job, decision.job) if decision.job is not None else {}
+            if recalled is not None and not (changes and assumed <= decision.runs.keys()):
+                from_memory = False  # nothing would prove the memory current: read and decide
+                continue
             batch = self.client.batch()
-            writes = 0
-            if decision.job is not None and (changes := job_changes(job, decision.job)):
-                batch.update(
-                    job_snapshot.reference, stamped(changes), option=self._as(job_snapshot)
-                )
-                writes += 1
+            written: list[tuple[Any, dict[str, Any]]] = []
+            if changes:
+                fields = stamped(changes)
+                batch.update(job_snapshot.reference, fields, option=self._as(job_snapshot))
+                version = int((job_snapshot.to_dict() or {}).get("version", 0)) + 1
+                after = {**(job_snapshot.to_dict() or {}), **fields, "version": version}
+                written.append((job_snapshot.reference, after))
             for stage, run in decision.runs.items():
-                writes += self._write_run(batch, self.run_ref(job_id, stage), read.get(stage), run)
-            if not writes:
+                written += self._write_run(batch, self.run_ref(job_id, stage), read.get(stage), run)
+            if not written:
                 return decision.value
             try:
                 with self.deadline.unavailable():
-                    await batch.commit(**self.deadline.options())
+                    results = await batch.commit(**self.deadline.options())
             except _WRITTEN_MEANWHILE:
+                if recalled is not None:  # stale memory, not a race: read at once
+                    self.memory.distrust(job_id)
+                    from_memory = False
+                else:
+                    races += 1
                 continue
+            for (ref, data), result in zip(written, results, strict=True):
+                self.memory.keep(ref, data, result.update_time)
             return decision.value
         raise TransientError(f"Job {job_id} kept changing while a change was decided.")
+
+    def _recall(
+        self, job_id: str, runs: RunNames
+    ) -> tuple[Remembered, dict[str, Remembered], set[str]] | None:
+        """The job and the runs named as remembered, runs not remembered taken as missing
+        (their names returned too); None if the job is not remembered."""
+        job_snapshot = self.memory.recall(self.job_ref(job_id))
+        if job_snapshot is None or not job_snapshot.exists:
+            return None
+        names = runs(job_from_document(job_snapshot.to_dict() or {})) if callable(runs) else runs
+        read: dict[str, Remembered] = {}
+        assumed: set[str] = set()
+        for name in names:
+            ref = self.run_ref(job_id, name)
+            remembered = self.memory.recall(ref)
+            if remembered is None:
+                remembered = Remembered(ref, None, None)
+                assumed.add(name)
+            read[name] = remembered
+        return job_snapshot, read, assumed
 
     async def _read_for(self, job_id: str, runs: RunNames) -> tuple[Any, dict[str, Any]]:
         """The job's snapshot and those of the runs named (by stage); one batched read when
@@ -204,6 +254,9 @@ class JobStore:
             job = job_from_document(job_snapshot.to_dict() or {})
             later = [self.run_ref(job_id, stage) for stage in runs(job)]
             found.update(await self._get_all(later))
+        for snapshot in found.values():
+            self.memory.kept_snapshot(snapshot)
+        self.memory.kept_snapshot(job_snapshot)
         return job_snapshot, {snapshot.reference.id: snapshot for snapshot in found.values()}
 
     async def _get_all(self, refs: list[firestore.AsyncDocumentReference]) -> dict[str, Any]:
@@ -217,39 +270,56 @@ class JobStore:
         """A precondition: the document is still as `snapshot` read it."""
         return self.client.write_option(last_update_time=snapshot.update_time)
 
-    def _write_run(self, batch: firestore.AsyncWriteBatch, ref: Any, before: Any, run: Run) -> int:
-        """Create the run, or update the fields of it that change (as read); how many writes."""
+    def _write_run(
+        self, batch: firestore.AsyncWriteBatch, ref: Any, before: Any, run: Run
+    ) -> list[tuple[Any, dict[str, Any]]]:
+        """Create the run, or update the fields of it that change (as read); the documents
+        written, as they will read."""
         assert before is not None, "a decision writes only runs it read"
         document = run_to_document(run)
         if not before.exists:
             batch.create(ref, document)
-            return 1
-        changes = _changes(before.to_dict() or {}, document)
-        if changes:
-            batch.update(ref, changes, option=self._as(before))
-        return int(bool(changes))
+            return [(ref, document)]
+        was = before.to_dict() or {}
+        changes = _changes(was, document)
+        if not changes:
+            return []
+        batch.update(ref, changes, option=self._as(before))
+        return [(ref, {**was, **changes})]
 
     async def decide_run(self, job_id: str, stage: str, decide: Callable[[Run], Decision[T]]) -> T:
         """Change one run as `decide` says, with a write preconditioned on the run as read
-        (cheaper than a transaction: one read and one write); read again if it changed."""
+        (cheaper than a transaction: one read and one write); read again if it changed. A run
+        this store remembers is not read first when `decide` changes it (the precondition
+        proves the memory current)."""
         ref = self.run_ref(job_id, stage)
+        remembered = self.memory.recall(ref)
         for _ in range(_RUN_WRITE_ATTEMPTS - 1):
-            with self.deadline.unavailable():
-                snapshot = await ref.get(**self.deadline.options())
+            snapshot: Any = remembered
+            if snapshot is None or not snapshot.exists:
+                with self.deadline.unavailable():
+                    snapshot = await ref.get(**self.deadline.options())
+                self.memory.kept_snapshot(snapshot)
             decision = decide(Run.model_validate(snapshot.to_dict() or {}))
             run = decision.runs.get(stage)
+            was = snapshot.to_dict() or {}
+            changes = _changes(was, run_to_document(run)) if run is not None else {}
+            if remembered is not None and not changes:
+                remembered = None  # nothing would prove the memory current: read and decide
+                continue
             if run is None or not snapshot.exists:
                 assert run is None, "a run is created by a claim, not by decide_run"
                 return decision.value
-            changes = _changes(snapshot.to_dict() or {}, run_to_document(run))
             if not changes:
                 return decision.value
             try:
                 option = self.client.write_option(last_update_time=snapshot.update_time)
                 with self.deadline.unavailable():
-                    await ref.update(changes, option=option, **self.deadline.options())
+                    result = await ref.update(changes, option=option, **self.deadline.options())
             except FailedPrecondition:
+                remembered = None
                 continue  # written meanwhile: decide again on what is there now
+            self.memory.keep(ref, {**was, **changes}, result.update_time)
             return decision.value
         raise RuntimeError(f"run {job_id}/{stage} kept changing under a preconditioned write")
 
@@ -329,8 +399,19 @@ class JobStore:
         return found
 
     async def stored_outputs(self, job_id: str, names: list[str]) -> dict[str, StoredOutput]:
-        """The saved outputs of the named runs that have one: inline, or where they were put."""
+        """The saved outputs of the named runs that have one: inline, or where they were put.
+        A run this store remembers as done is not read again: a done run's output never
+        changes (a retry re-runs only what did not succeed)."""
         outputs: dict[str, StoredOutput] = {}
+        unknown = []
+        for name in names:
+            remembered = self.memory.recall(self.run_ref(job_id, name))
+            data = remembered.data if remembered is not None else None
+            if data is None or data.get("status") != RunStatus.DONE:
+                unknown.append(name)
+            elif data.get("output") is not None or data.get("output_uri"):
+                outputs[name] = StoredOutput(data.get("output"), data.get("output_uri"))
+        names = unknown
         for start in range(0, len(names), QUERY_BATCH):
             refs = [self.run_ref(job_id, name) for name in names[start : start + QUERY_BATCH]]
             found = self.client.get_all(

@@ -42,6 +42,8 @@ async def fetch(ctx: StageContext) -> dict[str, Any]:
             await ctx.checkpoint({"source": stored, "chat": state})
 
         chat = await _bring(ctx, params.chat, "chat", CHAT_MAX_BYTES, (0.9, 1.0), saved, save_chat)
+    # The stored copy is listed with the job's artifacts: a page plays the recording from it.
+    ctx.artifacts[source.uri.rsplit("/", 1)[-1]] = source
     return {"source": source.model_dump(), "chat": chat.model_dump() if chat else None}
 
 

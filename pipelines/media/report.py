@@ -46,8 +46,12 @@ def build_report(
     scenes: SceneAnalysis | None,
     chat: ChatAnalysis | None,
     highlights: list[Highlight],
+    clips: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Everything found, as plain JSON: a summary first, then each analysis in full."""
+    """Everything found, as plain JSON: a summary first, then each analysis in full. Each
+    highlight names its clip (an artifact of the job, or None), and `clips` says how each was
+    cut (or why not)."""
+    clip_names = {c["index"]: c.get("artifact") for c in clips or []}
     return {
         "summary": {
             "duration_seconds": media.duration_seconds,
@@ -62,7 +66,11 @@ def build_report(
             "chat_spikes": len(chat.spikes) if chat else None,
         },
         "media": media.model_dump(mode="json"),
-        "highlights": [highlight.model_dump(mode="json") for highlight in highlights],
+        "highlights": [
+            {**highlight.model_dump(mode="json"), "clip": clip_names.get(index)}
+            for index, highlight in enumerate(highlights)
+        ],
+        "clips": clips or [],
         "audio": audio.model_dump(mode="json") if audio else None,
         "scenes": scenes.model_dump(mode="json") if scenes else None,
         "chat": chat.model_dump(mode="json") if chat else None,

@@ -1,6 +1,7 @@
-"""The `media-analysis` pipeline's contract: its input, its options and its nine stages (the
-four analyses run side by side once the probe is done; the highlights join three of them, and
-the job ends once the transcript is written too)."""
+"""The `media-analysis` pipeline's contract: its input, its options and its ten stages (the
+four analyses run side by side once the probe is done; the highlights join three of them, the
+thumbnails and clips are cut side by side, and the job ends once the transcript is written
+too)."""
 
 from __future__ import annotations
 
@@ -37,6 +38,10 @@ class MediaOptions(BaseModel):
     thumbnail_width: int = Field(default=320, ge=64, le=1920)
     transcribe: bool = Field(
         default=True, description="Transcribe the speech (words, times, captions)."
+    )
+    clips: bool = Field(
+        default=True,
+        description="Cut each highlight, with a second of lead-in, as a video (or audio) file.",
     )
 
     @model_validator(mode="after")
@@ -136,7 +141,26 @@ STAGES = [
     StageSpec(
         "thumbnails", f"{_STAGES}:thumbnails", "Cutting thumbnails", weight=1.0, timeout_seconds=300
     ),
-    StageSpec("report", f"{_STAGES}:report", "Writing the report", weight=0.5, timeout_seconds=120),
+    # One item per highlight, beside the thumbnails: a clip that cannot be cut is missing from
+    # the result, not a lost job. Most clips are copies (seconds); a re-encoded one runs near
+    # real time, so the limit bounds a long highlight's re-encode, not a copy.
+    StageSpec(
+        "clips",
+        f"{_STAGES}:clips",
+        "Cutting clips",
+        weight=1.5,
+        timeout_seconds=480,
+        needs=("highlights",),
+        fan_out=FanOut(f"{_STAGES}:clip", f"{_STAGES}:clips_reduce", ItemFailure.GAP),
+    ),
+    StageSpec(
+        "report",
+        f"{_STAGES}:report",
+        "Writing the report",
+        weight=0.5,
+        timeout_seconds=120,
+        needs=("thumbnails", "clips"),
+    ),
 ]
 
 

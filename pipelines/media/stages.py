@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from jobs.cloud.storage import RangedReader
 from pipelines.media.audio import combine_loudness, measure_loudness
 from pipelines.media.chat import analyse_chat
+from pipelines.media.clips import Clip, cut_clip
 from pipelines.media.highlights import score_highlights
 from pipelines.media.models import (
     AudioAnalysis,
@@ -281,7 +282,7 @@ async def highlights(ctx: StageContext) -> dict[str, Any]:
 
 
 async def thumbnails(ctx: StageContext) -> dict[str, Any]:
-    found = [Highlight.model_validate(h) for h in ctx.outputs["highlights"]["highlights"]]
+    found = _highlights(ctx)
     width = _options(ctx).thumbnail_width
     video = _media(ctx).has_video
     loudness = _analysis(ctx, "audio", AudioAnalysis)
@@ -320,9 +321,69 @@ async def thumbnails(ctx: StageContext) -> dict[str, Any]:
     return {"thumbnails": list(items)}
 
 
+def _highlights(ctx: StageContext) -> list[Highlight]:
+    return [Highlight.model_validate(h) for h in ctx.outputs["highlights"]["highlights"]]
+
+
+async def clips(ctx: StageContext) -> Items | Skipped:
+    if not _options(ctx).clips:
+        return Skipped("Clips were turned off.")
+    found = _highlights(ctx)
+    if not found:
+        return Skipped("There are no highlights to cut.")
+    return Items([{"index": i, "start": h.start, "end": h.end} for i, h in enumerate(found)])
+
+
+async def clip(ctx: StageContext) -> dict[str, Any]:
+    """One item: one highlight cut as a file of its own, reading only its stretch."""
+    index = int(ctx.item["index"])
+    span = Span(start=ctx.item["start"], end=ctx.item["end"])
+
+    def work(*, progress: Callable[[float], None]) -> tuple[Clip, int]:
+        with _reader(ctx) as reader:
+            made = cut_clip(reader, span, ctx.scratch_dir, f"clip-{index + 1}", progress=progress)
+            return made, reader.bytes_read
+
+    made, bytes_read = await ctx.run_blocking(work, message="clip")
+    await ctx.save_artifact(made.path.name, made.path, made.content_type)
+    ctx.log.info(
+        "clip cut",
+        extra={"clip": made.path.name, "method": made.method, "bytes_read": bytes_read},
+    )
+    return {
+        "index": index,
+        "artifact": made.path.name,
+        "content_type": made.content_type,
+        "start": round(made.start, 3),
+        "end": round(made.end, 3),
+        "method": made.method,
+        "skipped_packets": made.skipped_packets,
+        "bytes_read": bytes_read,
+    }
+
+
+async def clips_reduce(ctx: StageContext) -> dict[str, Any]:
+    """The clips in highlight order; one that could not be cut says so."""
+    assert ctx.item_outputs is not None
+    missing = "This clip could not be cut (the others were)."
+    return {
+        "clips": [
+            out if out is not None else {"index": i, "error": missing}
+            for i, out in enumerate(ctx.item_outputs)
+        ]
+    }
+
+
+def _clips(ctx: StageContext) -> list[dict[str, Any]]:
+    """The clips cut, if the stage ran."""
+    output = ctx.outputs.get("clips") or {}
+    clips: list[dict[str, Any]] = output.get("clips", [])
+    return clips
+
+
 async def report(ctx: StageContext) -> dict[str, Any]:
     media = _media(ctx)
-    found = [Highlight.model_validate(h) for h in ctx.outputs["highlights"]["highlights"]]
+    found = _highlights(ctx)
     audio_analysis = _analysis(ctx, "audio", AudioAnalysis)
     scene_analysis = _analysis(ctx, "scenes", SceneAnalysis)
     chat_analysis = _analysis(ctx, "chat", ChatAnalysis)
@@ -341,27 +402,38 @@ async def report(ctx: StageContext) -> dict[str, Any]:
         scenes=scene_analysis,
         chat=chat_analysis,
         highlights=found,
+        clips=_clips(ctx),
     )
     document["thumbnails"] = ctx.outputs["thumbnails"]["thumbnails"]
     await ctx.save_artifact("timeline.png", picture, "image/png")
     await ctx.save_artifact("report.json", json.dumps(document).encode(), "application/json")
-    return summary(media, found, ctx.outputs["thumbnails"]["thumbnails"], audio_analysis)
+    thumbnails = ctx.outputs["thumbnails"]["thumbnails"]
+    return summary(media, found, thumbnails, _clips(ctx), audio_analysis)
 
 
 def summary(
     media: MediaInfo,
     found: list[Highlight],
     thumbnails: list[dict[str, Any]],
+    clips: list[dict[str, Any]] | None = None,
     audio: AudioAnalysis | None = None,
 ) -> dict[str, Any]:
-    """The job's `result`: small enough for the job document, enough for a UI's first view."""
+    """The job's `result`: small enough for the job document, enough for a UI's first view.
+    Each highlight names its thumbnail and its clip (artifacts), and where the clip starts."""
     by_index = {item["index"]: item.get("artifact") for item in thumbnails}
+    cut = {item["index"]: item for item in clips or [] if "artifact" in item}
+
+    def clip_of(index: int) -> dict[str, Any]:
+        made = cut.get(index)
+        return {"clip": made["artifact"], "clip_start": made["start"]} if made else {"clip": None}
+
     return {
         "duration_seconds": media.duration_seconds,
         "has_video": media.has_video,
         "loudness": loudness_summary(audio) if audio is not None else None,
         "highlights": [
-            {**h.model_dump(), "thumbnail": by_index.get(i)} for i, h in enumerate(found)
+            {**h.model_dump(), "thumbnail": by_index.get(i), **clip_of(i)}
+            for i, h in enumerate(found)
         ],
         "report": "report.json",
         "timeline": "timeline.png",

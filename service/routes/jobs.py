@@ -16,7 +16,7 @@ from starlette.concurrency import iterate_in_threadpool
 from jobs.cloud.storage import CHUNK_BYTES
 from jobs.cloud.store import JobStore, expired
 from jobs.contract.errors import NotFound
-from jobs.contract.models import Job, JobRequest, JobStatus, is_job_id
+from jobs.contract.models import Artifact, Job, JobRequest, JobStatus, is_job_id
 from service.auth import UserDep
 from service.control import CancelOutcome, cancel_job, retry_job
 from service.deps import (
@@ -53,6 +53,15 @@ HEARTBEAT_SECONDS = 15
 class JobPage(BaseModel):
     jobs: list[Job]
     next_cursor: str | None
+
+
+class ArtifactLink(BaseModel):
+    """Where to read an artifact without credentials, for as long as the link lasts."""
+
+    url: str
+    content_type: str
+    size_bytes: int
+    expires_in_seconds: int
 
 
 def _checked(job_id: str) -> str:
@@ -190,10 +199,7 @@ async def download_artifact(
     job_id: str, name: str, user: UserDep, store: StoreDep, storage: StorageDep
 ) -> Response:
     """Download an artifact: a redirect to a short-lived signed URL (locally, the bytes)."""
-    job = await _owned_job(job_id, user, store)
-    artifact = job.artifacts.get(name)
-    if artifact is None:
-        raise NotFound(f"Job {job_id!r} has no artifact {name!r}.", code="ARTIFACT_NOT_FOUND")
+    artifact = await _artifact(job_id, name, user, store)
     url = await asyncio.to_thread(storage.download_url, artifact.uri)
     if url is not None:
         return RedirectResponse(url, status_code=status.HTTP_307_TEMPORARY_REDIRECT)
@@ -205,6 +211,35 @@ async def download_artifact(
         headers={"Content-Length": str(artifact.size_bytes)},
         background=BackgroundTask(reader.close),
     )
+
+
+@router.get("/{job_id}/artifacts/{name}/link", responses=problems(404))
+async def artifact_link(
+    job_id: str,
+    name: str,
+    user: UserDep,
+    store: StoreDep,
+    storage: StorageDep,
+    settings: SettingsDep,
+) -> ArtifactLink:
+    """A short-lived signed URL to an artifact, for what cannot send a token: a page's video or
+    audio element plays the job's recording (`source.*`) from it, seeking with range requests."""
+    artifact = await _artifact(job_id, name, user, store)
+    url = await asyncio.to_thread(storage.signed_url, artifact.uri)
+    return ArtifactLink(
+        url=url,
+        content_type=artifact.content_type,
+        size_bytes=artifact.size_bytes,
+        expires_in_seconds=settings.download_url_seconds,
+    )
+
+
+async def _artifact(job_id: str, name: str, user: str, store: JobStore) -> Artifact:
+    job = await _owned_job(job_id, user, store)
+    artifact = job.artifacts.get(name)
+    if artifact is None:
+        raise NotFound(f"Job {job_id!r} has no artifact {name!r}.", code="ARTIFACT_NOT_FOUND")
+    return artifact
 
 
 @router.post(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -111,3 +112,44 @@ def test_runs_and_other_collections_are_closed_to_clients(
 
     assert run.status_code == 403
     assert upload.status_code == 403
+
+
+def _newest_jobs_of(owner: str | None) -> dict[str, object]:
+    """The page's "Your jobs" query (web/src/longrun.js watchJobs), as a REST runQuery."""
+    query: dict[str, object] = {
+        "from": [{"collectionId": "jobs"}],
+        "orderBy": [{"field": {"fieldPath": "created_at"}, "direction": "DESCENDING"}],
+        "limit": 11,
+    }
+    if owner is not None:
+        query["where"] = {
+            "fieldFilter": {
+                "field": {"fieldPath": "owner"},
+                "op": "EQUAL",
+                "value": {"stringValue": owner},
+            }
+        }
+    return {"structuredQuery": query}
+
+
+def test_the_owner_can_list_their_newest_jobs_and_nobody_else_can(
+    rules_loaded: str,
+    db: firestore.Client,
+    alice: tuple[str, Headers],
+    sign_in: Callable[[str], tuple[str, Headers]],
+) -> None:
+    uid, headers = alice
+    _, mallorys = sign_in("mallory")
+    for number in range(3):
+        created = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(minutes=number)
+        db.collection("jobs").document(f"job{number}").set({"owner": uid, "created_at": created})
+
+    mine = httpx.post(f"{rules_loaded}:runQuery", json=_newest_jobs_of(uid), headers=headers)
+    theirs = httpx.post(f"{rules_loaded}:runQuery", json=_newest_jobs_of(uid), headers=mallorys)
+    everyones = httpx.post(f"{rules_loaded}:runQuery", json=_newest_jobs_of(None), headers=headers)
+
+    assert mine.status_code == 200
+    names = [row["document"]["name"].rsplit("/", 1)[1] for row in mine.json() if "document" in row]
+    assert names == ["job2", "job1", "job0"]
+    assert theirs.status_code == 403
+    assert everyones.status_code == 403

@@ -93,7 +93,7 @@ def dev_stack(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], dict[st
         )
     try:
         # Four emulators and four apps starting on a machine other test runs share.
-        wait_for_output(output, "longrun is up", timeout=240)
+        wait_for_output(output, "longrun is up", timeout=480)
         yield process, ports, output
     finally:
         if process.poll() is None:
@@ -124,7 +124,7 @@ def wait_for_instances(
     raise AssertionError("the processor processes never got there")
 
 
-@pytest.mark.timeout(600)  # its fixture alone may take 4 minutes on a busy machine
+@pytest.mark.timeout(900)  # its fixture alone may take 8 minutes on a busy machine
 def test_dev_replaces_what_dies_and_stops_every_child_on_sigterm(
     dev_stack: tuple[subprocess.Popen[bytes], dict[str, int], Path], tmp_path: Path
 ) -> None:

@@ -95,6 +95,38 @@ def test_artifacts_are_stored_and_download_through_the_api(
     assert stored.size_bytes == len(report.content)
 
 
+def test_the_recording_plays_from_a_signed_link_that_serves_ranges(
+    stack: Stack, api: httpx.Client, jobs_watcher: JobsWatcher, media_dir: Path
+) -> None:
+    recording = (media_dir / "stream.mp4").read_bytes()
+    source = upload_file(api, media_dir / "stream.mp4", "video/mp4")
+    job_id = submit_media(api, source=source, options=NO_SPEECH | {"highlights": 1})
+    final = jobs_watcher.wait_terminal(job_id, timeout=180)
+    assert final.status == JobStatus.SUCCEEDED, final.error
+
+    link = api.get(f"/v1/jobs/{job_id}/artifacts/source.mp4/link")
+    missing = api.get(f"/v1/jobs/{job_id}/artifacts/nothing.bin/link")
+    # What a video element does: read without credentials, from the start, then seek.
+    first = httpx.get(link.json()["url"], headers={"Range": "bytes=0-"}, timeout=30)
+    seek = len(recording) // 2
+    later = httpx.get(
+        link.json()["url"], headers={"Range": f"bytes={seek}-{seek + 999}"}, timeout=30
+    )
+
+    assert link.status_code == 200
+    assert link.json()["content_type"] == "video/mp4"
+    assert link.json()["size_bytes"] == len(recording)
+    assert link.json()["expires_in_seconds"] == stack.settings.download_url_seconds
+    assert "X-Goog-Signature=" in link.json()["url"]
+    assert first.status_code == 206
+    assert first.content == recording
+    assert later.status_code == 206
+    assert later.headers["content-range"] == f"bytes {seek}-{seek + 999}/{len(recording)}"
+    assert later.content == recording[seek : seek + 1000]
+    assert missing.status_code == 404
+    assert missing.json()["code"] == "ARTIFACT_NOT_FOUND"
+
+
 def test_audio_only_without_chat_skips_scenes_and_chat(
     stack: Stack, api: httpx.Client, jobs_watcher: JobsWatcher, media_dir: Path
 ) -> None:

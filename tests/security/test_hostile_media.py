@@ -29,8 +29,9 @@ from jobs.contract.errors import PermanentError
 from jobs.contract.models import JobStatus
 from pipelines.media.audio import analyse_audio
 from pipelines.media.chat import analyse_chat
+from pipelines.media.clips import cut_clip
 from pipelines.media.highlights import score_highlights
-from pipelines.media.models import AudioAnalysis
+from pipelines.media.models import AudioAnalysis, Span
 from pipelines.media.probe import probe_media
 from pipelines.media.scenes import find_scene_cuts
 from pipelines.media.spec import MediaOptions
@@ -118,6 +119,9 @@ STAGES: dict[str, Callable[[Path, float], object]] = {
     "audio": lambda media, _claimed: analyse_audio(media),
     "scenes": lambda media, _claimed: find_scene_cuts(media),
     "thumbnails": lambda media, _claimed: video_thumbnail(media, 0.5, 320),
+    "clips": lambda media, _claimed: cut_clip(
+        media, Span(start=0.5, end=1.5), media.parent, "clip", progress=lambda _done: None
+    ),
     "chat": lambda media, claimed: analyse_chat(
         lying_chat(media.with_suffix(".jsonl")), duration_seconds=claimed
     ),
@@ -236,7 +240,7 @@ def giant_picture(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return huge_picture(tmp_path_factory.mktemp("giant") / "giant.mkv", width=16000, height=12000)
 
 
-@pytest.mark.parametrize("stage", ["probe", "scenes", "thumbnails"])
+@pytest.mark.parametrize("stage", ["probe", "scenes", "thumbnails", "clips"])
 def test_a_picture_beyond_8k_is_refused_before_it_is_decoded(
     giant_picture: Path, stage: str
 ) -> None:

@@ -123,6 +123,7 @@ def test_two_users_each_see_only_their_own_job(
         bob.get(f"/v1/jobs/{alices}"),
         bob.get(f"/v1/jobs/{alices}/events"),
         bob.get(f"/v1/jobs/{alices}/artifacts/notes.txt"),
+        bob.get(f"/v1/jobs/{alices}/artifacts/notes.txt/link"),
         bob.post(f"/v1/jobs/{alices}/cancel"),
         bob.post(f"/v1/jobs/{alices}/retry"),
     ]:

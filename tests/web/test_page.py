@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from deploy.local.ephemeral import Stack
+from tests.pipelines.conftest import Spoken
 
 ROOT = Path(__file__).parents[2]
-# Kept after the run, for a person to look at (CI keeps the working tree's artifacts).
-SCREENSHOT = ROOT / ".longrun" / "test-artifacts" / "page.png"
-# The pictures of parallel stages in the docs come from this test's run.
+# The pictures in the docs come from these tests' runs.
+SCREENSHOT = ROOT / "docs" / "page.png"
+WATCH_PHONE_SCREENSHOT = ROOT / "docs" / "page-watch-phone.png"
+TRANSCRIPT_SCREENSHOT = ROOT / "docs" / "page-transcript.png"
 PARALLEL_SCREENSHOT = ROOT / "docs" / "page-parallel.png"
 PHONE_SCREENSHOT = ROOT / "docs" / "page-phone.png"
 
@@ -32,31 +37,76 @@ def drive(script: str, *args: str | Path) -> dict[str, Any]:
     return seen
 
 
-def test_the_page_runs_a_job_live_survives_a_refresh_and_shows_the_highlights(
+def test_the_page_runs_a_job_live_survives_a_refresh_and_plays_the_recording_from_highlights(
     stack: Stack,
 ) -> None:
-    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-
-    seen = drive("page.mjs", f"{stack.api_url}/", SCREENSHOT)
+    seen = drive("page.mjs", f"{stack.api_url}/", SCREENSHOT, WATCH_PHONE_SCREENSHOT)
 
     assert seen["page_errors"] == []
+    # Live, in the job's view and in its row of "Your jobs".
     assert len([value for value in seen["progress_seen"] if 0 < value < 1]) >= 2, "bars moved live"
+    assert len([value for value in seen["row_progress_seen"] if 0 < value < 1]) >= 2
     assert "firestore" in seen["live_via"]
+    assert seen["row_status_while_running"] == "running"
+    assert seen["status_when_player_came"] == "running", "the recording plays before the end"
+    # A refresh mid-job comes back to the same job, which carries on to its end.
     assert seen["status_before_refresh"] == "running"
     assert seen["job_id_after_refresh"] == seen["job_id"]
     assert seen["status_after_refresh"] == "succeeded"
+    assert seen["row_status_after"] == "succeeded"
+    assert seen["row_length"] == "1:30 recording"
     assert seen["cost"].startswith("spent $"), "what the job cost shows"
     assert len(seen["stages"]) == 9
     # The sample is generated noise and tones: the page submits it with transcription off.
     assert [s for s in seen["stages"] if not s.endswith(":succeeded")] == ["transcribe:skipped"]
     assert 1 <= len(seen["highlights"]) <= 3
-    assert all("score" in text and " s " in text for text in seen["highlights"])
+    # "0:20 to 0:25 · score 0.80" (an en dash between the times), then why
+    assert all(re.match(r"\d+:\d\d\u2013\d+:\d\d · score \d\.\d\d", t) for t in seen["highlights"])
     names = [stage.split(":")[0] for stage in seen["stages"]]
     notes = [
         note for name, note in zip(names, seen["stage_notes"], strict=True) if name != "transcribe"
     ]
     assert notes == [""] * 8, "finished stages show no stale progress note"
+    # The timeline under the player: a span per highlight, the cuts, loudness and chat rate.
+    timeline = seen["timeline"]
+    assert len(timeline["spans"]) == len(seen["highlights"])
+    assert timeline["cuts"] >= 3
+    assert timeline["bands"] == ["loudness", "chat"]
+    assert timeline["ticks"][0] == "0:00"
+    assert timeline["ticks"][-1] == "1:30"
+    assert seen["video_before"]["duration"] == pytest.approx(90, abs=0.5)
+    assert seen["video_before"]["time"] == 0
+    # Clicking a highlight plays the recording from its start.
+    moved = seen["after_highlight"]
+    assert moved["start"] > 0
+    assert moved["start"] <= moved["time"] < moved["start"] + 3
+    # Clicking a point on the timeline, and its keys, move the player there.
+    clicked = seen["after_timeline_click"]
+    assert clicked["time"] == pytest.approx(clicked["share"] * 90, abs=1.0)
+    assert seen["after_keys"]["time"] == pytest.approx(85, abs=0.1), "End, then 5 s back"
+    assert seen["after_keys"]["valuetext"] == "1:25 of 1:30"
+    # Later, the job opens from the list with the keyboard alone, its focus visible.
+    assert not seen["job_shown_before_opening"]
+    assert seen["focused_row"] == seen["job_id"]
+    assert seen["focus_outline"] == "solid 3px"
+    opened = seen["opened_from_list"]
+    assert opened["url_job"] == opened["job_id"] == seen["job_id"]
+    assert opened["highlights"] == len(seen["highlights"])
+    assert opened["current_row"] == "true"
+    # Cancel and retry from the rows, each row updated live; newest first.
+    assert seen["cancelled_row"] == {"status": "cancelled", "cancel_shown": False}
+    assert seen["failed_row"] == "failed"
+    assert seen["retried_row"] == {"status": "succeeded", "retry_shown": False}
+    assert seen["rows"] == seen["newest_first"]
+    assert seen["still_open"] == seen["job_id"]
+    # On a phone nothing runs off the side; the player and the timeline take the width.
+    phone = seen["phone"]
+    assert phone["overflow"] <= 0
+    assert phone["player_width"] > 300
+    assert phone["timeline_width"] == phone["player_width"]
+    assert min(phone["rows_width"]) > 300
     assert SCREENSHOT.stat().st_size > 10_000
+    assert WATCH_PHONE_SCREENSHOT.stat().st_size > 10_000
 
 
 def test_stages_side_by_side_and_their_parts_move_live_through_a_refresh_on_a_phone(
@@ -98,3 +148,35 @@ def test_stages_side_by_side_and_their_parts_move_live_through_a_refresh_on_a_ph
     assert min(seen["phone"]["bar_widths"]) > 300
     assert PARALLEL_SCREENSHOT.stat().st_size > 10_000
     assert PHONE_SCREENSHOT.stat().st_size > 10_000
+
+
+@pytest.mark.timeout(900)
+def test_the_transcript_follows_playback_and_its_lines_play_from_their_start(
+    stack: Stack, spoken: Spoken
+) -> None:
+    seen = drive("transcript.mjs", f"{stack.api_url}/", spoken.path, TRANSCRIPT_SCREENSHOT)
+    lines = seen["lines"]
+    first, last = seen["after_first_click"], seen["after_last_click"]
+
+    assert seen["page_errors"] == []
+    assert seen["player"] == "audio", "a WAV plays in an audio element"
+    assert seen["transcript_shown"]
+    assert len(lines) >= 3
+    assert all(line["text"] for line in lines)
+    assert [line["start"] for line in lines] == sorted(line["start"] for line in lines)
+    assert lines[0]["start"] == pytest.approx(spoken.places[0][0], abs=1.0)
+    # More lines than the box shows, so following playback means scrolling it.
+    assert seen["list_height"]["scroll"] > seen["list_height"]["client"]
+    # The last line: playing from its start, marked, scrolled into view.
+    assert lines[-1]["start"] <= last["time"] < lines[-1]["start"] + 2
+    assert last["marked"] == len(lines) - 1
+    assert last["marked_in_view"]
+    assert last["scroll_top"] > 0
+    # Back to the first: marked and in view; playback alone then moves the mark on.
+    assert lines[0]["start"] <= first["time"] < lines[0]["start"] + 2
+    assert first["marked"] == 0
+    assert first["marked_in_view"]
+    assert seen["later"]["marked"] == 1
+    assert seen["later"]["time"] >= lines[1]["start"]
+    assert seen["later"]["marked_in_view"]
+    assert TRANSCRIPT_SCREENSHOT.stat().st_size > 10_000

@@ -1,17 +1,21 @@
-// The demo page: submit a media-analysis job (or a diagnostic run whose steps go side by side,
-// split into parts), watch it live, see its highlights. The job id lives in the URL (?job=...),
-// so a refresh comes back to the same job and carries on live.
+// The page: submit a media-analysis job (or a diagnostic run whose steps go side by side, split
+// into parts), watch it live, watch the recording with what was found in it, and come back to
+// any of your jobs from the list beside. The open job's id lives in the URL (?job=...), so a
+// refresh (or the back button) comes back to the same job and carries on live.
 
 import { initializeApp } from "firebase/app";
 import { connectAuthEmulator, getAuth, signInAnonymously } from "firebase/auth";
 import { connectFirestoreEmulator, getFirestore } from "firebase/firestore";
-import {
-  artifactUrl, cancelJob, call, retryJob, submitJob, uploadFile, watchJob,
-} from "./longrun.js";
+import { markCurrent, renderJobList } from "./joblist.js";
+import { cancelJob, call, retryJob, submitJob, uploadFile, watchJob, watchJobs } from "./longrun.js";
+import { Recording } from "./player.js";
 import { renderStages } from "./stages.js";
 
 const $ = (id) => document.getElementById(id);
+const JOBS_PER_PAGE = 10;
 let stopWatching = () => {};
+let recording = null;
+let openJob = null;
 
 // The page signs in as an anonymous Firebase user (kept across refreshes by the SDK), so the
 // API and Firestore both know whose jobs these are. Locally, both talk to the emulators.
@@ -26,23 +30,77 @@ async function connect(config) {
     const [host, port] = config.firestoreEmulator.split(":");
     connectFirestoreEmulator(firestore, host, Number(port));
   }
-  return { firestore, apiBase: config.apiBase, getToken: () => user.getIdToken() };
+  return {
+    firestore, apiBase: config.apiBase, uid: user.uid, getToken: () => user.getIdToken(),
+  };
 }
 
 function show(jobId, options) {
   stopWatching();
+  recording?.close();
+  openJob = jobId;
   $("job").hidden = false;
   $("job-id").textContent = jobId;
   $("stages").replaceChildren();
   $("cancel").onclick = () => cancelJob(jobId, options).catch(showError);
-  $("retry").onclick = () => retryJob(jobId, options).then(() => show(jobId, options), showError);
-  stopWatching = watchJob(jobId, (job) => render(job, options), {
+  $("retry").onclick = () => retry(jobId, options);
+  recording = new Recording(watchParts(), jobId, options, showError);
+  stopWatching = watchJob(jobId, (job) => render(job), {
     ...options,
     onSource: (source) => ($("source").textContent = `· live via ${source}`),
   });
+  markCurrent($("job-list"), jobId);
 }
 
-function render(job, options) {
+const watchParts = () => ({
+  section: $("watch"), playerBox: $("player-box"), timeline: $("timeline"), legend: $("legend"),
+  results: $("results"), highlights: $("highlight-list"), noHighlights: $("no-highlights"),
+  transcriptBox: $("transcript-box"), transcript: $("transcript"), report: $("report"),
+  picture: $("timeline-picture"),
+});
+
+// Open a job: it goes in the URL (a new history entry, so Back returns to the one before).
+function open(jobId, options) {
+  if (jobId !== openJob) history.pushState(null, "", `?job=${jobId}`);
+  show(jobId, options);
+  $("job").scrollIntoView({ block: "start" });
+}
+
+function retry(jobId, options) {
+  retryJob(jobId, options).then(() => jobId === openJob && show(jobId, options), showError);
+}
+
+// The list follows the user's jobs live; "Show older jobs" widens it by a page each time.
+function listJobs(options) {
+  let shown = JOBS_PER_PAGE;
+  let latest = [];
+  let stop = () => {};
+  const actions = {
+    open: (jobId) => open(jobId, options),
+    cancel: (jobId) => cancelJob(jobId, options).catch(showError),
+    retry: (jobId) => retry(jobId, options),
+  };
+  const draw = () => {
+    renderJobList($("job-list"), latest, { ...actions, current: openJob });
+    $("jobs-empty").hidden = latest.length > 0;
+  };
+  const follow = () => {
+    stop();
+    stop = watchJobs((jobs, more) => {
+      latest = jobs;
+      $("more-jobs").hidden = !more;
+      draw();
+    }, { ...options, limit: shown });
+  };
+  $("more-jobs").addEventListener("click", () => {
+    shown += JOBS_PER_PAGE;
+    follow();
+  });
+  setInterval(draw, 30_000); // "2 min ago" moves on even when no job changes
+  follow();
+}
+
+function render(job) {
   $("status").textContent = job.status;
   $("status").className = `status ${job.status}`;
   $("message").textContent = job.message;
@@ -55,37 +113,11 @@ function render(job, options) {
   $("retry").hidden = job.status !== "failed";
   $("job-error").hidden = !job.error;
   $("job-error").textContent = job.error ? `${job.error.code}: ${job.error.message}` : "";
-  if (job.status === "succeeded" && job.result?.highlights) {
-    renderResults(job, options).catch(showError);
-  }
+  recording.update(job);
 }
 
 // Cents once there are some; before that, enough digits to see compute seconds add up.
 const usd = (amount) => `$${amount.toFixed(amount >= 0.01 ? 2 : 6)}`;
-
-async function renderResults(job, options) {
-  const artifact = (name) => artifactUrl(job.job_id, name, options);
-  const thumbnails = await Promise.all(
-    job.result.highlights.map((h) => (h.thumbnail ? artifact(h.thumbnail) : null)),
-  );
-  $("results").hidden = false;
-  $("highlight-list").replaceChildren(
-    ...job.result.highlights.map((h, index) => {
-      const item = document.createElement("li");
-      if (thumbnails[index]) {
-        item.append(Object.assign(document.createElement("img"), { src: thumbnails[index], width: 240, alt: "" }));
-      }
-      const text = document.createElement("div");
-      text.innerHTML = `<strong></strong><br><small></small>`;
-      text.querySelector("strong").textContent = `${h.start.toFixed(1)}–${h.end.toFixed(1)} s · score ${h.score.toFixed(2)}`;
-      text.querySelector("small").textContent = h.reasons.join("; ");
-      item.append(text);
-      return item;
-    }),
-  );
-  $("timeline").src = await artifact(job.result.timeline);
-  $("report").href = await artifact(job.result.report);
-}
 
 function showError(error) {
   $("form-error").hidden = false;
@@ -143,8 +175,12 @@ function start() {
   const signedIn = fetch("/config.json")
     .then((response) => response.json())
     .then(connect);
-  const fromUrl = new URLSearchParams(location.search).get("job");
-  if (fromUrl) signedIn.then((options) => show(fromUrl, options), showError);
+  const jobInUrl = () => new URLSearchParams(location.search).get("job");
+  signedIn.then((options) => {
+    listJobs(options);
+    if (jobInUrl()) show(jobInUrl(), options);
+    addEventListener("popstate", () => jobInUrl() && show(jobInUrl(), options));
+  }, showError);
 
   for (const radio of document.querySelectorAll('input[name="pipeline"]')) {
     radio.addEventListener("change", showPipelineFields);
@@ -160,8 +196,7 @@ function start() {
       const pipeline = chosen("pipeline");
       const input = pipeline === "diagnostic" ? diagnosticInput() : await mediaInput(options);
       const job = await submitJob(pipeline, input, options);
-      history.replaceState(null, "", `?job=${job.job_id}`);
-      $("results").hidden = true;
+      history.pushState(null, "", `?job=${job.job_id}`);
       show(job.job_id, options);
     } catch (error) {
       showError(error);

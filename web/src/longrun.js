@@ -11,7 +11,9 @@
 // read with fetch (fetch-event-source) rather than EventSource, which cannot send headers.
 
 import { fetchEventSource } from "@microsoft/fetch-event-source";
-import { doc, onSnapshot } from "firebase/firestore";
+import {
+  collection, doc, limit as atMost, onSnapshot, orderBy, query, where,
+} from "firebase/firestore";
 
 const TERMINAL = new Set(["succeeded", "failed", "cancelled"]);
 const DEFAULT_POLL_SECONDS = 2;
@@ -37,7 +39,15 @@ const DEFAULT_POLL_SECONDS = 2;
  *   while others run beside it).
  * @typedef {{firestore?: import("firebase/firestore").Firestore|null, apiBase?: string,
  *   getToken?: () => Promise<string|null>, onSource?: (source: string) => void}} WatchOptions
+ * @typedef {WatchOptions & {uid?: string|null, limit?: number}} ListOptions
+ *   `uid`: the signed-in user's id (Firestore's rules let a user list only jobs whose `owner`
+ *   it is, so the query must say so); `limit`: how many of the newest jobs (20).
+ * @typedef {{url: string, content_type: string, size_bytes: number,
+ *   expires_in_seconds: number}} ArtifactLink
+ *   A signed URL readable without a token (a video element's `src`), ranges included.
  */
+
+const LIST_POLL_SECONDS = 5;
 
 /**
  * Call `onUpdate(job)` with every new state of the job until it ends.
@@ -126,22 +136,83 @@ export function watchJob(jobId, onUpdate, options = {}) {
 
   if (firestore) {
     onSource("firestore");
-    const unsubscribe = onSnapshot(
-      doc(firestore, "jobs", jobId),
-      (snapshot) => {
-        if (snapshot.exists()) deliver(plain(snapshot.data()));
-      },
-      () => {
-        unsubscribe();
-        if (!stopped) stream();
-      },
-    );
-    stopCurrent = unsubscribe;
+    const onData = (snapshot) => {
+      if (snapshot.exists()) deliver(plain(snapshot.data()));
+    };
+    stopCurrent = listen(doc(firestore, "jobs", jobId), onData, () => !stopped && stream());
   } else {
     stream();
   }
   return stop;
 }
+
+/**
+ * Call `onUpdate(jobs, more)` with the user's newest jobs (newest first) on every change to any
+ * of them, until stopped; `more` says whether older jobs are left out. Listens with Firestore
+ * when it can (a query on `owner`, ordered by `created_at`: the composite index
+ * deploy/firestore.indexes.json lists), else polls GET /v1/jobs. Expired jobs are left out, as
+ * the API leaves them out.
+ * @param {(jobs: Job[], more: boolean) => void} onUpdate
+ * @param {ListOptions} [options]
+ * @returns {() => void} stops watching
+ */
+export function watchJobs(onUpdate, options = {}) {
+  const { firestore = null, uid = null, limit = 20, onSource = () => {} } = options;
+  let stopped = false;
+  let stopCurrent = () => {};
+  const deliver = (jobs, more) => {
+    if (!stopped) onUpdate(jobs.filter((job) => !expired(job)), more);
+  };
+
+  const poll = () => {
+    onSource("polling");
+    let timer = null;
+    stopCurrent = () => clearTimeout(timer);
+    const once = async () => {
+      try {
+        const page = await call("GET", `/v1/jobs?limit=${limit}`, undefined, options);
+        deliver(page.jobs, page.next_cursor !== null);
+      } catch {
+        // A network blip: try again at the next turn.
+      }
+      if (!stopped) timer = setTimeout(once, LIST_POLL_SECONDS * 1000);
+    };
+    once();
+  };
+
+  if (firestore && uid) {
+    onSource("firestore");
+    // One more than asked for tells whether there are more.
+    const newest = query(
+      collection(firestore, "jobs"),
+      where("owner", "==", uid),
+      orderBy("created_at", "desc"),
+      atMost(limit + 1),
+    );
+    const onData = (snapshot) => {
+      const jobs = snapshot.docs.map((found) => plain(found.data()));
+      deliver(jobs.slice(0, limit), jobs.length > limit);
+    };
+    stopCurrent = listen(newest, onData, () => !stopped && poll());
+  } else {
+    poll();
+  }
+  return () => {
+    stopped = true;
+    stopCurrent();
+  };
+}
+
+// Listen with Firestore; a refused listener (rules, no connection) hands over to `fallBack`.
+function listen(target, onData, fallBack) {
+  const unsubscribe = onSnapshot(target, onData, () => {
+    unsubscribe();
+    fallBack();
+  });
+  return unsubscribe;
+}
+
+const expired = (job) => Boolean(job.expire_at) && Date.parse(job.expire_at) <= Date.now();
 
 /**
  * Start a job; resolves to the queued job (its `job_id` is what watchJob takes).
@@ -168,12 +239,32 @@ export async function retryJob(jobId, options = {}) {
  * Fetch an artifact (with the caller's token) as an object URL for an <img> or a link.
  * @returns {Promise<string>}
  */
-export async function artifactUrl(jobId, name, { apiBase = "", getToken = async () => null } = {}) {
-  const response = await fetch(`${apiBase}/v1/jobs/${jobId}/artifacts/${name}`, {
+export async function artifactUrl(jobId, name, options = {}) {
+  return URL.createObjectURL(await (await readArtifact(jobId, name, options)).blob());
+}
+
+/**
+ * A signed link to an artifact, for what cannot send a token: `video.src = link.url`.
+ * @returns {Promise<ArtifactLink>}
+ */
+export async function artifactLink(jobId, name, options = {}) {
+  return call("GET", `/v1/jobs/${jobId}/artifacts/${encodeURIComponent(name)}/link`, undefined, options);
+}
+
+/**
+ * An artifact holding JSON (a report, a transcript), parsed.
+ * @returns {Promise<any>}
+ */
+export async function artifactJson(jobId, name, options = {}) {
+  return (await readArtifact(jobId, name, options)).json();
+}
+
+async function readArtifact(jobId, name, { apiBase = "", getToken = async () => null } = {}) {
+  const response = await fetch(`${apiBase}/v1/jobs/${jobId}/artifacts/${encodeURIComponent(name)}`, {
     headers: await authHeaders(getToken),
   });
   if (!response.ok) throw new Error(`artifact ${name}: ${response.status}`);
-  return URL.createObjectURL(await response.blob());
+  return response;
 }
 
 /**

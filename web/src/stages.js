@@ -3,6 +3,8 @@
 // fanned out into parts shows how many are done of how many (and how many failed), a strip of
 // their states, and a small bar for each part running now.
 
+import { element } from "./format.js";
+
 /** @typedef {import("./longrun.js").Stage} Stage */
 /** @typedef {import("./longrun.js").StageItems} StageItems */
 
@@ -32,9 +34,6 @@ export function renderStages(list, stages, headline) {
 function rowFor(list, name) {
   return [...list.children].find((row) => row.dataset.stage === name);
 }
-
-const element = (tag, className, text) =>
-  Object.assign(document.createElement(tag), className ? { className } : {}, text ? { textContent: text } : {});
 
 function newRow(stage, labels) {
   const row = element("li");
