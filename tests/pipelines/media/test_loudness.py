@@ -1,5 +1,5 @@
-"""Loudness by ITU-R BS.1770-4 / EBU R 128: the cases of EBU Tech 3341 and 3342 read as the
-standard says and as pyloudnorm (the reference meter) reads them; the gates drop what they
+"""Loudness by ITU-R BS.1770-4 / EBU R 128: test signals in the manner of EBU Tech 3341 and 3342
+read as the standard says and as pyloudnorm (the reference meter) reads them; the gates drop what they
 should; 5.1 weighs its surrounds up and its LFE out; spans of any length add up to the whole."""
 
 from __future__ import annotations
@@ -66,8 +66,8 @@ def test_a_997_hz_sine_reads_its_level_in_lufs(tmp_path: Path, level: float) -> 
 
 
 def test_the_relative_gate_leaves_out_the_quiet_part(tmp_path: Path) -> None:
-    # EBU Tech 3341 case 3: -36, -23, -36 dBFS for 10, 60, 10 s read -23 LUFS (the quiet parts
-    # lie 13 LU under, past the relative gate).
+    # As EBU Tech 3341 checks it: -36, -23, -36 dBFS for 10, 60, 10 s read -23 LUFS (the quiet
+    # parts lie 13 LU under, past the relative gate).
     tone = np.concatenate([sine(10, -36), sine(60, -23), sine(10, -36)])
     samples = np.stack([tone, tone])
     path = write(tmp_path / "steps.wav", samples, "stereo")
@@ -79,7 +79,7 @@ def test_the_relative_gate_leaves_out_the_quiet_part(tmp_path: Path) -> None:
 
 
 def test_the_absolute_gate_leaves_out_what_is_under_minus_70(tmp_path: Path) -> None:
-    # EBU Tech 3341 case 5: -72 dBFS (under the absolute gate) around 20 s at -23 reads -23.
+    # -72 dBFS (under the absolute gate) around 20 s at -23 reads -23.
     tone = np.concatenate([sine(20, -72), sine(20, -23), sine(20, -72)])
     path = write(tmp_path / "floor.wav", np.stack([tone, tone]), "stereo")
 
