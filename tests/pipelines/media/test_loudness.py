@@ -1,6 +1,7 @@
-"""Loudness by ITU-R BS.1770-4 / EBU R 128: test signals in the manner of EBU Tech 3341 and 3342
-read as the standard says and as pyloudnorm (the reference meter) reads them; the gates drop what they
-should; 5.1 weighs its surrounds up and its LFE out; spans of any length add up to the whole."""
+"""Loudness by ITU-R BS.1770-4 / EBU R 128: test signals in the manner of EBU Tech 3341 and
+3342 read as the standard says and as pyloudnorm (the reference meter) reads them; the gates
+drop what they should; 5.1 weighs its surrounds up and its LFE out; spans of any length add up
+to the whole."""
 
 from __future__ import annotations
 
