@@ -219,7 +219,7 @@ def _loudness_artifact(api: httpx.Client, job_id: str) -> dict[str, Any]:
     found: dict[str, Any] = {"status": response.status_code, "bytes": len(response.content)}
     if response.status_code == 200:
         series = response.json()
-        found["windows"] = len(series["loudness_dbfs"])
+        found["windows"] = len(series["momentary_lufs"])
         found["window_seconds"] = series["window_seconds"]
     return found
 

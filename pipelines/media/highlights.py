@@ -15,8 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from pipelines.media.audio import FLOOR_DBFS, typical_level
+from pipelines.media.audio import peak_rise
 from pipelines.media.chat import rate_norm
+from pipelines.media.loudness import FLOOR_LUFS, Spread
 from pipelines.media.models import (
     AudioAnalysis,
     ChatAnalysis,
@@ -41,10 +42,9 @@ KEYWORD_RAISE = 0.8
 MIN_SCORE = 0.1
 # A highlight grows from its best moment over neighbours scoring at least this share of it.
 GROW_FRACTION = 0.5
-# Loudness counts from 2 robust deviations above typical and is full at 6; the deviation is
-# at least 3 dB, or a perfectly steady recording would make every ripple an event.
-AUDIO_RAMP = (2.0, 6.0)
-MIN_AUDIO_SPREAD_DB = 3.0
+# Momentary loudness counts from three quarters of a loud moment's rise over the typical
+# short-term loudness (a share of the loudness range: audio.peak_rise) and is full at 1.5 rises.
+AUDIO_RAMP = (0.75, 1.5)
 # Chat counts from 2 deviations above its median rate and is full at 8.
 CHAT_RAMP = (2.0, 8.0)
 # Cuts are counted over 10 s; two more than usual start to count, four more are full.
@@ -115,7 +115,7 @@ def score_highlights(
 def _speech(
     said: WordTimes, audio: AudioAnalysis | None, cells: int, options: MediaOptions
 ) -> SpeechSignals | None:
-    loudness = None if audio is None else Loudness(audio.loudness_dbfs, audio.window_seconds)
+    loudness = None if audio is None else Loudness(audio.momentary_lufs, audio.window_seconds)
     return speech_signals(
         said, cells=cells, grid_seconds=GRID_SECONDS, loudness=loudness, keywords=options.keywords
     )
@@ -144,9 +144,12 @@ def on_grid(values: Floats, window_seconds: float, cells: int) -> Floats:
 
 
 def audio_scores(audio: AudioAnalysis, cells: int) -> Floats:
-    levels = np.asarray(audio.loudness_dbfs, dtype=np.float64)
-    level = typical_level(levels)
-    z = (levels - level.typical) / max(level.spread, MIN_AUDIO_SPREAD_DB)
+    if audio.typical_lufs is None:
+        return np.zeros(cells)  # nothing above -70 LUFS: nothing stands out
+    levels = np.asarray(audio.momentary_lufs, dtype=np.float64)
+    spread = Spread(range_lu=audio.loudness_range_lu or 0.0, typical_lufs=audio.typical_lufs)
+    rise = peak_rise(spread)
+    z = (levels - audio.typical_lufs) / rise
     return on_grid(ramp(z, AUDIO_RAMP), audio.window_seconds, cells)
 
 
@@ -230,13 +233,13 @@ def reasons(
 
 
 def _audio_reasons(start: float, end: float, audio: AudioAnalysis) -> list[str]:
-    bursts = [peak for peak in audio.peaks if start <= peak.time <= end]
-    if bursts:
-        return [f"loud burst at {p.time:.1f} s ({p.dbfs:.0f} dBFS)" for p in bursts]
+    moments = [peak for peak in audio.peaks if start <= peak.time <= end]
+    if moments:
+        return [f"loud moment at {p.time:.1f} s ({p.lufs:.0f} LUFS)" for p in moments]
     first, last = int(start / audio.window_seconds), math.ceil(end / audio.window_seconds)
-    loudest = max(audio.loudness_dbfs[first:last], default=FLOOR_DBFS)
-    above = loudest - typical_level(audio.loudness_dbfs).typical
-    return [f"loud: up to {loudest:.0f} dBFS, {above:.0f} dB above typical"]
+    loudest = max(audio.momentary_lufs[first:last], default=FLOOR_LUFS)
+    above = loudest - (audio.typical_lufs or FLOOR_LUFS)
+    return [f"loud: up to {loudest:.0f} LUFS, {above:.0f} LU above typical"]
 
 
 def _chat_reason(start: float, end: float, chat: ChatAnalysis) -> str:

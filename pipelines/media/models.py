@@ -62,37 +62,63 @@ class Span(BaseModel):
 
 
 class Peak(BaseModel):
-    """A loud burst: `time` is its onset, `dbfs` the loudest window within it."""
+    """A loud moment: `time` is its onset, `lufs` the loudest momentary loudness within it."""
 
     time: float
-    dbfs: float
+    lufs: float
 
 
 class AudioAnalysis(BaseModel):
-    """The loudness of the recording, window by window, and what stands out in it."""
+    """The loudness of the recording by ITU-R BS.1770-4 / EBU R 128, window by window, and what
+    stands out in it."""
 
-    window_seconds: float
+    window_seconds: float = Field(description="the series' step: 0.4 s, one momentary block")
     duration_seconds: float
-    loudness_dbfs: list[float] = Field(description="RMS level of each window, floored at -100")
+    momentary_lufs: list[float] = Field(
+        description="momentary loudness (400 ms) of each window, floored at -100"
+    )
+    short_term_lufs: list[float] = Field(
+        description="short-term loudness (the 3 s ending with each window), floored at -100"
+    )
+    integrated_lufs: float | None = Field(
+        default=None, description="gated integrated loudness; None if nothing is above -70 LUFS"
+    )
+    loudness_range_lu: float | None = Field(default=None, description="LRA, EBU Tech 3342")
+    typical_lufs: float | None = Field(
+        default=None, description="median short-term loudness of the blocks LRA counts"
+    )
+    sample_peak_dbfs: float = Field(default=-100.0, description="largest sample, floored at -100")
     silences: list[Span] = Field(default_factory=list)
     peaks: list[Peak] = Field(default_factory=list)
     gaps: list[Span] = Field(
         default_factory=list,
-        description="Stretches that could not be read; their windows hold -100 and count as "
-        "neither silence nor burst",
+        description="Stretches that could not be read: their windows hold -100 and count as "
+        "neither silence nor loud moment, and their blocks count in no measure",
     )
     undecodable: list[Span] = Field(
         default_factory=list, description="Damaged stretches skipped; no silence is found in one"
     )
 
 
+class LoudnessHistogram(BaseModel):
+    """How many 100 ms-step blocks fell in each 0.01 LU bin above -70 LUFS, from `first_bin`."""
+
+    first_bin: int = Field(ge=0)
+    counts: list[int] = Field(default_factory=list)
+
+
 class LoudnessSpan(BaseModel):
-    """The loudness of one span: the windows of the recording-wide grid that start within it."""
+    """The loudness of one span: the windows of the recording-wide grid that start within it,
+    and its blocks for the whole recording's measures (those ending within it)."""
 
     span: Span
     window_seconds: float
-    first_window: int = Field(ge=0, description="index in the whole recording of the first level")
-    loudness_dbfs: list[float]
+    first_window: int = Field(ge=0, description="index in the whole recording of the first window")
+    momentary_lufs: list[float]
+    short_term_lufs: list[float]
+    momentary_blocks: LoudnessHistogram
+    short_term_blocks: LoudnessHistogram
+    sample_peak: float = Field(ge=0.0, description="largest sample; 1.0 is full scale")
     undecodable: list[Span] = Field(
         default_factory=list, description="Damaged stretches skipped within the span"
     )

@@ -26,7 +26,7 @@ Painter = Callable[[ImageDraw.ImageDraw, Box], None]
 
 LEFT, RIGHT = 80, 16
 LOUDNESS_HEIGHT, CUTS_HEIGHT, CHAT_HEIGHT, AXIS_HEIGHT, GAP = 140, 36, 90, 32, 8
-LOUDNESS_FLOOR_DBFS = -60.0
+LOUDNESS_FLOOR_LUFS = -60.0
 # Tick steps to choose from, in seconds: the first giving at most MAX_TICKS ticks wins.
 TICK_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 28800)
 MAX_TICKS = 12
@@ -56,7 +56,10 @@ def build_report(
         "summary": {
             "duration_seconds": media.duration_seconds,
             "highlights": len(highlights),
-            "loud_bursts": len(audio.peaks) if audio else None,
+            "loud_moments": len(audio.peaks) if audio else None,
+            "integrated_lufs": audio.integrated_lufs if audio else None,
+            "loudness_range_lu": audio.loudness_range_lu if audio else None,
+            "sample_peak_dbfs": audio.sample_peak_dbfs if audio else None,
             "silences": len(audio.silences) if audio else None,
             "scene_cuts": len(scenes.cuts) if scenes else None,
             "chat_messages": chat.messages if chat else None,
@@ -127,13 +130,13 @@ def timeline_png(
 def _loudness(audio: AudioAnalysis, timeline: _Timeline) -> Painter:
     def paint(draw: ImageDraw.ImageDraw, box: Box) -> None:
         left, top, right, bottom = box
-        levels = np.asarray(audio.loudness_dbfs or [LOUDNESS_FLOOR_DBFS], dtype=np.float64)
+        levels = np.asarray(audio.momentary_lufs or [LOUDNESS_FLOOR_LUFS], dtype=np.float64)
         columns = right - left + 1
         # The loudest window under each column, so a short burst is never lost to scaling.
         column_seconds = timeline.duration / columns
         windows = (np.arange(columns) * column_seconds // audio.window_seconds).astype(np.int64)
         starts = np.minimum(windows, levels.size - 1)
-        shares = np.clip(np.maximum.reduceat(levels, starts) / LOUDNESS_FLOOR_DBFS, 0.0, 1.0)
+        shares = np.clip(np.maximum.reduceat(levels, starts) / LOUDNESS_FLOOR_LUFS, 0.0, 1.0)
         ys = top + np.round(shares * (bottom - top)).astype(int)
         draw.line(list(zip(range(left, right + 1), ys.tolist(), strict=True)), fill=LOUDNESS)
         for peak in audio.peaks:

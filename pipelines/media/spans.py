@@ -23,8 +23,9 @@ from av.stream import Stream
 from jobs.contract.settings import MEDIA_SECONDS_CEILING
 from pipelines.media.models import MediaInfo, Span
 
-# The analyses' defaults, which the grid must fit: a loudness window, scene samples a second.
-WINDOW_SECONDS = 0.5
+# The analyses' defaults, which the grid must fit: a loudness window (one momentary block of
+# BS.1770), scene samples a second.
+WINDOW_SECONDS = 0.4
 SAMPLE_FPS = 4.0
 # Spans last at most this long: ten minutes of audio, or of video up to 720p30, takes well under
 # a minute on one vCPU ...

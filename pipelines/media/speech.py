@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from pipelines.media.audio import FLOOR_DBFS, typical_level
+from pipelines.media.loudness import ABSOLUTE_GATE_LUFS, FLOOR_LUFS
 from pipelines.media.report import clock
 from pipelines.media.transcription.keywords import KeywordHit, find_keywords
 from pipelines.media.transcription.models import WordTimes
@@ -47,7 +47,7 @@ KEYWORD_REACH_SECONDS = 2.0
 class Loudness:
     """The recording's level window by window, as the audio analysis measured it."""
 
-    levels_dbfs: list[float]
+    levels_lufs: list[float]  # the momentary loudness series
     window_seconds: float
 
 
@@ -155,10 +155,10 @@ def _talking(starts: Floats, ends: Floats, cells: int, grid_seconds: float) -> M
 def _levels(loudness: Loudness, cells: int, grid_seconds: float) -> Floats:
     """Each cell's level: the power mean of the windows starting in it (of the window covering
     its middle, for windows longer than a cell)."""
-    levels = np.asarray(loudness.levels_dbfs, dtype=np.float64)
+    levels = np.asarray(loudness.levels_lufs, dtype=np.float64)
     window = loudness.window_seconds
     if levels.size == 0:
-        return np.full(cells, FLOOR_DBFS)
+        return np.full(cells, FLOOR_LUFS)
     if window > grid_seconds:
         middles = (np.arange(cells) + 0.5) * grid_seconds
         covering: Floats = levels[np.minimum((middles // window).astype(np.int64), levels.size - 1)]
@@ -168,7 +168,7 @@ def _levels(loudness: Loudness, cells: int, grid_seconds: float) -> Floats:
     )
     power = np.bincount(cell_of, weights=10 ** (levels / 10), minlength=cells)
     counts = np.bincount(cell_of, minlength=cells)
-    mean: Floats = 10 * np.log10(np.maximum(power / np.maximum(counts, 1), 10 ** (FLOOR_DBFS / 10)))
+    mean: Floats = 10 * np.log10(np.maximum(power / np.maximum(counts, 1), 10 ** (FLOOR_LUFS / 10)))
     return mean
 
 
@@ -191,15 +191,25 @@ class _Rise:
     score: Floats
 
 
-def _voice_rise(levels_dbfs: Floats | None, talking: Mask) -> _Rise:
+def _voice_rise(levels: Floats | None, talking: Mask) -> _Rise:
     """How much louder than the recording's usual voice each cell with words is."""
     none = _Rise(np.zeros(talking.size), np.zeros(talking.size))
-    if levels_dbfs is None or talking.sum() < MIN_SPEECH_CELLS:
+    if levels is None or talking.sum() < MIN_SPEECH_CELLS:
         return none
-    voice = typical_level(levels_dbfs[talking])
-    decibels: Floats = np.where(talking, np.maximum(levels_dbfs - voice.typical, 0.0), 0.0)
-    z = decibels / max(voice.spread, MIN_VOICE_SPREAD_DB)
+    typical, spread = _usual_voice(levels[talking])
+    decibels: Floats = np.where(talking, np.maximum(levels - typical, 0.0), 0.0)
+    z = decibels / max(spread, MIN_VOICE_SPREAD_DB)
     return _Rise(decibels, _ramp(z, LOUD_RAMP) * talking)
+
+
+def _usual_voice(levels: Floats) -> tuple[float, float]:
+    """The median loudness of the cells with words (above the absolute gate: not silence) and
+    its robust spread, in LUFS and LU (an LU is a dB of loudness)."""
+    sounding = levels[levels > ABSOLUTE_GATE_LUFS]
+    if sounding.size == 0:
+        return FLOOR_LUFS, 0.0
+    median = float(np.median(sounding))
+    return median, 1.4826 * float(np.median(np.abs(sounding - median)))
 
 
 def _around(hits: list[KeywordHit], cells: int, grid_seconds: float) -> Floats:

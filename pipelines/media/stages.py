@@ -166,7 +166,8 @@ def _parts(ctx: StageContext, model: type[SpanPart]) -> list[SpanPart | None]:
 
 
 async def audio_reduce(ctx: StageContext) -> dict[str, Any]:
-    """Silences and bursts over the whole recording; the series is also an artifact."""
+    """Integrated loudness, loudness range, silences and loud moments over the whole recording;
+    the series are also an artifact (compact JSON: a day of it is 2.5 to 2.9 MiB)."""
     parts = _parts(ctx, LoudnessSpan)
     duration = _media(ctx).duration_seconds
     analysis = await asyncio.to_thread(combine_loudness, parts, duration)
@@ -180,12 +181,9 @@ async def audio_reduce(ctx: StageContext) -> dict[str, Any]:
         after=window,
     )
     analysis.peaks = [peak for peak in analysis.peaks if peak.time in clear]
-    series = {
-        "window_seconds": analysis.window_seconds,
-        "loudness_dbfs": analysis.loudness_dbfs,
-        "gaps": [gap.model_dump() for gap in analysis.gaps],
-    }
-    await ctx.save_artifact("loudness.json", json.dumps(series).encode(), "application/json")
+    series = analysis.model_dump(exclude={"silences", "peaks"})
+    data = json.dumps(series, separators=(",", ":")).encode()
+    await ctx.save_artifact("loudness.json", data, "application/json")
     return analysis.model_dump()
 
 
@@ -455,7 +453,8 @@ async def report(ctx: StageContext) -> dict[str, Any]:
     await ctx.save_artifact("report.json", json.dumps(document).encode(), "application/json")
     text = markdown_report(media, found).encode()
     await ctx.save_artifact("report.md", text, "text/markdown; charset=utf-8")
-    return summary(media, found, ctx.outputs["thumbnails"]["thumbnails"], _clips(ctx), warnings)
+    thumbnails = ctx.outputs["thumbnails"]["thumbnails"]
+    return summary(media, found, thumbnails, _clips(ctx), audio_analysis, warnings)
 
 
 def analysis_warnings(
@@ -475,6 +474,7 @@ def summary(
     found: list[Highlight],
     thumbnails: list[dict[str, Any]],
     clips: list[dict[str, Any]] | None = None,
+    audio: AudioAnalysis | None = None,
     warnings: list[str] | None = None,
 ) -> dict[str, Any]:
     """The job's `result`: small enough for the job document, enough for a UI's first view.
@@ -489,6 +489,7 @@ def summary(
     return {
         "duration_seconds": media.duration_seconds,
         "has_video": media.has_video,
+        "loudness": loudness_summary(audio) if audio is not None else None,
         "highlights": [
             {**h.model_dump(), "thumbnail": by_index.get(i), **clip_of(i)}
             for i, h in enumerate(found)
@@ -497,6 +498,15 @@ def summary(
         "timeline": "timeline.png",
         # Damage anywhere could make this list long; the report holds all of it.
         "warnings": (warnings or [])[:MAX_RESULT_WARNINGS],
+    }
+
+
+def loudness_summary(audio: AudioAnalysis) -> dict[str, Any]:
+    """The recording's loudness by EBU R 128, in the units a loudness meter shows."""
+    return {
+        "integrated_lufs": audio.integrated_lufs,
+        "loudness_range_lu": audio.loudness_range_lu,
+        "sample_peak_dbfs": audio.sample_peak_dbfs,
     }
 
 

@@ -27,7 +27,7 @@ from pipelines.media.probe import (
 
 JPEG_QUALITY = 85
 # The loudness picture spans -60 dBFS (bottom) to 0 dBFS (top): quieter is silence to the eye.
-WAVE_FLOOR_DBFS = -60.0
+WAVE_FLOOR_LUFS = -60.0
 BACKGROUND = (17, 20, 28)
 GUIDE = (45, 52, 66)
 WAVE_FILL = (46, 98, 160)
@@ -73,7 +73,7 @@ def waveform_thumbnail(audio: AudioAnalysis, span: Span, width: int) -> bytes:
     height = max(1, round(width * 9 / 16))
     image = Image.new("RGB", (width, height), BACKGROUND)
     draw = ImageDraw.Draw(image)
-    for level in range(-12, int(WAVE_FLOOR_DBFS), -12):
+    for level in range(-12, int(WAVE_FLOOR_LUFS), -12):
         y = _y(level, height)
         draw.line([(0, y), (width - 1, y)], fill=GUIDE)
     tops = [_y(level, height) for level in column_levels(audio, span, width)]
@@ -86,16 +86,16 @@ def waveform_thumbnail(audio: AudioAnalysis, span: Span, width: int) -> bytes:
 def column_levels(audio: AudioAnalysis, span: Span, columns: int) -> list[float]:
     """The loudest window under each pixel column of `span`."""
     window = audio.window_seconds
-    first = min(int(span.start / window), max(len(audio.loudness_dbfs) - 1, 0))
+    first = min(int(span.start / window), max(len(audio.momentary_lufs) - 1, 0))
     last = max(first + 1, math.ceil(span.end / window))
-    levels = np.asarray(audio.loudness_dbfs[first:last] or [WAVE_FLOOR_DBFS], dtype=np.float64)
+    levels = np.asarray(audio.momentary_lufs[first:last] or [WAVE_FLOOR_LUFS], dtype=np.float64)
     # reduceat takes the max over each column's windows, or the one window a column falls in.
     starts = (np.arange(columns) * levels.size) // columns
     return [float(level) for level in np.maximum.reduceat(levels, starts)]
 
 
 def _y(level: float, height: int) -> int:
-    share = min(max(level / WAVE_FLOOR_DBFS, 0.0), 1.0)
+    share = min(max(level / WAVE_FLOOR_LUFS, 0.0), 1.0)
     return round(share * (height - 1))
 
 

@@ -102,8 +102,15 @@ def test_a_three_hour_recording_comes_out_the_same_as_one_span_or_many_on_one_or
     assert spread_scenes["cuts"] == whole_scenes["cuts"]
     assert spread_audio["peaks"] == whole_audio["peaks"]
     assert spread_audio["silences"] == whole_audio["silences"]
-    gap = np.max(np.abs(np.subtract(spread_audio["loudness_dbfs"], whole_audio["loudness_dbfs"])))
-    assert gap <= 0.1
+    for series in ("momentary_lufs", "short_term_lufs"):
+        gap = np.max(np.abs(np.subtract(spread_audio[series], whole_audio[series])))
+        assert gap <= 0.1
+    assert spread_audio["integrated_lufs"] == pytest.approx(
+        whole_audio["integrated_lufs"], abs=0.01
+    )
+    assert spread_audio["loudness_range_lu"] == pytest.approx(
+        whole_audio["loudness_range_lu"], abs=0.01
+    )
     assert whole.result is not None
     assert spread.result is not None
     assert spread.result["highlights"] == whole.result["highlights"]
@@ -178,7 +185,9 @@ def test_a_24_hour_recording_succeeds_and_its_loudness_series_downloads(
     assert final.stages[2].items.total == 24
     assert series.status_code == 200
     loudness = series.json()
-    assert len(loudness["loudness_dbfs"]) == 24 * 3600 * 2
+    assert len(loudness["momentary_lufs"]) == 24 * 3600 / 0.4
+    assert len(loudness["short_term_lufs"]) == 24 * 3600 / 0.4
+    assert loudness["integrated_lufs"] is not None
     assert loudness["gaps"] == []
     audio = run_document(db, stack, job_id, "audio")
     assert audio["output"] is None

@@ -143,6 +143,10 @@ def test_audio_only_without_chat_skips_scenes_and_chat(
     assert final.progress == 1.0
     assert final.result is not None
     assert final.result["has_video"] is False
+    loudness = final.result["loudness"]
+    assert -40.0 < loudness["integrated_lufs"] < 0.0
+    assert loudness["loudness_range_lu"] > 0.0
+    assert loudness["sample_peak_dbfs"] <= 0.0
     assert "thumbnail-1.jpg" in final.artifacts
 
 

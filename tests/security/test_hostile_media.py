@@ -105,7 +105,12 @@ def lying_chat(path: Path) -> Path:
 
 
 def _audio_analysis() -> AudioAnalysis:
-    return AudioAnalysis(window_seconds=0.5, duration_seconds=2.0, loudness_dbfs=[-30.0] * 4)
+    return AudioAnalysis(
+        window_seconds=0.4,
+        duration_seconds=2.0,
+        momentary_lufs=[-30.0] * 5,
+        short_term_lufs=[-30.0] * 5,
+    )
 
 
 # Each stage as the processor calls it, by the length or the file a lying probe would give it.

@@ -11,7 +11,7 @@ const WIDTH = 1000;
 const LOUDNESS = [2, 46]; // top and bottom of each band, in units of the 100 high picture
 const CUTS = [50, 62];
 const CHAT = [66, 98];
-const FLOOR_DBFS = -60;
+const FLOOR_LUFS = -60;
 const STEP_SECONDS = 5;
 // Tick steps to choose from, in seconds: the first giving at most MAX_TICKS ticks wins.
 const TICK_STEPS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400];
@@ -75,8 +75,8 @@ export class Timeline {
     this.setDuration(report.media?.duration_seconds);
     const bands = [];
     if (report.audio) {
-      const { loudness_dbfs: levels, window_seconds: step } = report.audio;
-      const share = (dbfs) => Math.min(1, Math.max(0, (dbfs - FLOOR_DBFS) / -FLOOR_DBFS));
+      const { momentary_lufs: levels, window_seconds: step } = report.audio;
+      const share = (lufs) => Math.min(1, Math.max(0, (lufs - FLOOR_LUFS) / -FLOOR_LUFS));
       // Sound alone (no cuts, no chat) takes the whole height.
       const room = report.scenes || report.chat ? LOUDNESS : [LOUDNESS[0], CHAT[1]];
       bands.push(this.area(levels, step, share, room, "loudness"));

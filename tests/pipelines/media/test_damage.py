@@ -63,7 +63,7 @@ def test_a_corrupt_stretch_in_the_middle_is_skipped_and_the_rest_measured(
     assert all(7.0 <= stretch.start <= 13.0 for stretch in part.undecodable)
     assert sum(s.end - s.start for s in part.undecodable) < 3.0
     # The sound after the damage is measured, its burst where it was planted.
-    levels = part.loudness_dbfs
+    levels = part.momentary_lufs
     assert len(levels) == pytest.approx(DURATION / part.window_seconds, abs=2)
     assert loud_from(levels, part.window_seconds, 13.0) == pytest.approx(15.0, abs=1.0)
 
@@ -95,7 +95,7 @@ def test_ogg_with_a_skeleton_data_stream_is_probed_and_its_sound_measured(tmp_pa
     ]
     assert (info.has_audio, info.has_video, info.warnings) == (True, False, [])
     assert info.duration_seconds == pytest.approx(8.0, abs=0.1)
-    assert loud_from(analysis.loudness_dbfs, analysis.window_seconds, 0.0) == pytest.approx(
+    assert loud_from(analysis.momentary_lufs, analysis.window_seconds, 0.0) == pytest.approx(
         5.0, abs=0.5
     )
 
@@ -113,7 +113,7 @@ def test_an_mpeg_program_stream_is_probed_and_analysed(tmp_path: Path) -> None:
     assert info.video.codec == "mpeg2video"
     assert info.duration_seconds == pytest.approx(12.0, abs=0.1)
     assert [round(cut) for cut in cuts] == [4, 8]
-    assert loud_from(audio.loudness_dbfs, audio.window_seconds, 0.0) == pytest.approx(6.0, abs=0.5)
+    assert loud_from(audio.momentary_lufs, audio.window_seconds, 0.0) == pytest.approx(6.0, abs=0.5)
 
 
 def test_a_recording_whose_first_sound_packet_is_bad_keeps_its_sound(tmp_path: Path) -> None:
@@ -128,7 +128,7 @@ def test_a_recording_whose_first_sound_packet_is_bad_keeps_its_sound(tmp_path: P
 
     assert (info.has_audio, info.has_video, info.warnings) == (True, True, [])
     assert [s.start for s in part.undecodable] == [0.0]
-    assert loud_from(part.loudness_dbfs, part.window_seconds, 0.0) == pytest.approx(2.0, abs=0.5)
+    assert loud_from(part.momentary_lufs, part.window_seconds, 0.0) == pytest.approx(2.0, abs=0.5)
 
 
 def test_a_file_whose_sound_never_decodes_is_unsupported(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ import pytest
 from pipelines.media.audio import analyse_audio, find_peaks
 from pipelines.media.chat import analyse_chat
 from pipelines.media.highlights import score_highlights
+from pipelines.media.loudness import Spread
 from pipelines.media.models import (
     AudioAnalysis,
     ChatAnalysis,
@@ -84,7 +85,7 @@ def test_planted_bursts_and_chat_spikes_lead_the_highlights(
     assert_planted_lead(highlights, BURSTS + CHAT_BURSTS)
     assert_well_formed(highlights, options)
     reasons = " / ".join(reason for h in highlights for reason in h.reasons)
-    assert "loud burst at 12.5 s" in reasons
+    assert "loud moment at 12.4 s" in reasons
     assert "chat spike" in reasons
 
 
@@ -138,12 +139,18 @@ def test_count_keeps_only_the_best(audio: AudioAnalysis, chat: ChatAnalysis) -> 
 
 
 def synthetic(levels: npt.NDArray[np.float64]) -> AudioAnalysis:
-    """An analysis of 0.5 s windows with the given levels, as analyse_audio would report it."""
+    """An analysis of 0.5 s windows with the given momentary levels, as analyse_audio would
+    report it: the typical level their median, their range the 10th to 95th percentile."""
+    low, typical, high = np.percentile(levels, [10, 50, 95])
+    spread = Spread(range_lu=float(high - low), typical_lufs=float(typical))
     return AudioAnalysis(
         window_seconds=0.5,
         duration_seconds=levels.size * 0.5,
-        loudness_dbfs=levels.tolist(),
-        peaks=find_peaks(levels, 0.5),
+        momentary_lufs=levels.tolist(),
+        short_term_lufs=levels.tolist(),
+        typical_lufs=spread.typical_lufs,
+        loudness_range_lu=spread.range_lu,
+        peaks=find_peaks(levels, 0.5, spread),
     )
 
 

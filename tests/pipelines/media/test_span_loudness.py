@@ -1,6 +1,7 @@
-"""Loudness span by span: bursts and silences planted on the boundaries are found once, where the
-whole-recording analysis finds them, in every container; a failed span is a gap, never a
-silence or a burst."""
+"""Loudness span by span: the series and the whole recording's measures (integrated loudness,
+loudness range) come out as the whole-recording analysis gives them, bursts and silences planted
+on the boundaries are found once, in every container; a failed span is a gap, never a silence
+or a burst."""
 
 from __future__ import annotations
 
@@ -13,11 +14,11 @@ from av.stream import Stream
 
 from pipelines.media import audio
 from pipelines.media.audio import (
-    FLOOR_DBFS,
     analyse_audio,
     combine_loudness,
     measure_loudness,
 )
+from pipelines.media.loudness import FLOOR_LUFS
 from pipelines.media.models import AudioAnalysis, LoudnessSpan, Span
 from pipelines.media.spans import seek_before
 from samples.media import make_audio
@@ -88,7 +89,13 @@ def test_spans_give_the_whole_recordings_loudness_silences_and_bursts(
 ) -> None:
     combined = combine_loudness(parts, whole.duration_seconds)
 
-    assert loudness_gap(combined.loudness_dbfs, whole.loudness_dbfs) <= 0.1
+    assert loudness_gap(combined.momentary_lufs, whole.momentary_lufs) <= 0.1
+    assert loudness_gap(combined.short_term_lufs, whole.short_term_lufs) <= 0.1
+    assert whole.integrated_lufs is not None
+    assert combined.integrated_lufs == pytest.approx(whole.integrated_lufs, abs=0.01)
+    assert whole.loudness_range_lu is not None
+    assert combined.loudness_range_lu == pytest.approx(whole.loudness_range_lu, abs=0.02)
+    assert combined.sample_peak_dbfs == pytest.approx(whole.sample_peak_dbfs, abs=0.01)
     assert [peak.time for peak in combined.peaks] == [peak.time for peak in whole.peaks]
     assert combined.silences == whole.silences
     assert combined.gaps == []
@@ -116,8 +123,9 @@ def test_a_span_holds_exactly_the_windows_that_start_within_it(
     for span, part in zip(SPANS, parts, strict=True):
         assert part is not None
         assert part.span == span
-        assert part.first_window == span.start / 0.5
-        assert len(part.loudness_dbfs) == (span.end - span.start) / 0.5
+        assert part.first_window == round(span.start / 0.4)
+        assert len(part.momentary_lufs) == round((span.end - span.start) / 0.4)
+        assert len(part.short_term_lufs) == len(part.momentary_lufs)
 
 
 def test_a_file_object_reads_as_the_file_does(recording: Path) -> None:
@@ -138,8 +146,8 @@ def test_a_failed_span_is_a_gap_with_no_silence_or_burst_of_its_own(
     combined = combine_loudness(with_gap, whole.duration_seconds)
 
     assert combined.gaps == [failed]
-    assert len(combined.loudness_dbfs) == len(whole.loudness_dbfs)
-    assert set(combined.loudness_dbfs[96:128]) == {FLOOR_DBFS}
+    assert len(combined.momentary_lufs) == len(whole.momentary_lufs)
+    assert set(combined.momentary_lufs[120:160]) == {FLOOR_LUFS}
     assert [p.time for p in combined.peaks] == [p.time for p in whole.peaks if p.time < 48]
     assert combined.silences == whole.silences
 
@@ -154,14 +162,15 @@ def test_silence_stops_at_a_gap_instead_of_running_into_it(
 
     assert combined.gaps == [failed]
     assert ends(combined.silences) == pytest.approx(ends_of([QUIET[0], (78.5, 80.0)]), abs=0.5)
-    assert len(combined.loudness_dbfs) == len(whole.loudness_dbfs)
+    assert len(combined.momentary_lufs) == len(whole.momentary_lufs)
 
 
 def test_when_every_span_fails_there_is_nothing_but_a_gap() -> None:
     combined = combine_loudness([None, None], 20.2)
 
     assert combined.gaps == [Span(start=0.0, end=20.2)]
-    assert combined.loudness_dbfs == [FLOOR_DBFS] * 41
+    assert combined.momentary_lufs == [FLOOR_LUFS] * 51
+    assert combined.integrated_lufs is None
     assert (combined.silences, combined.peaks) == ([], [])
 
 

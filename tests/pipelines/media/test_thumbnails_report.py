@@ -85,7 +85,8 @@ def test_a_waveform_thumbnail_is_a_sixteen_by_nine_jpeg(width: int, span: Span) 
     audio = AudioAnalysis(
         window_seconds=0.5,
         duration_seconds=10.0,
-        loudness_dbfs=[-30.0] * 8 + [-6.0] * 4 + [-100.0] * 8,
+        momentary_lufs=[-30.0] * 8 + [-6.0] * 4 + [-100.0] * 8,
+        short_term_lufs=[-30.0] * 8 + [-12.0] * 4 + [-40.0] * 8,
     )
 
     picture_format, size, _ = opened(waveform_thumbnail(audio, span, width))
