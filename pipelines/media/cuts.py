@@ -27,7 +27,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 Floats = npt.NDArray[np.float64]
 
 MIN_CHANGE = 12.0
-RATIO = 1.5
+RATIO = 1.8
 PEAK_RATIO = 3.5
 # Neighbours either side that make a comparison's surroundings (a second at 4 samples a second).
 REACH = 4

@@ -5,10 +5,11 @@ straight from the luma plane where the frame has one (no conversion of the whole
 block average smooths grain and film noise away, so consecutive signatures differ little within
 a shot and a lot across a cut, which places a cut on its first new frame.
 
-A sampled frame also gets a look: a small colour picture's hue, saturation and value histograms
-and its brightness. Two looks differ by how much their colours moved (histograms: robust to
-motion) and how much their brightness moved pixel by pixel (catches cuts between shots of the
-same palette).
+A sampled frame also gets a look: histograms of its luma and both chroma planes, and a small
+copy of its luma, read from every few pixels of the planes as decoded (a conversion only for
+pixel formats that are not planar YUV). Two looks differ by how much their colours moved
+(histograms: robust to motion) and how much their brightness moved pixel by pixel (catches
+cuts between shots of the same palette).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ Picture = npt.NDArray[np.float32]
 # `_BLOCK_READS` squared luma pixels (every few pixels on large pictures, to stay cheap).
 SIGNATURE_COLUMNS = 32
 SIGNATURE_ROWS = 18
-_BLOCK_READS = 8
+_BLOCK_READS = 4
 # Pixel formats whose first plane is 8-bit luma, row by row.
 _LUMA_FIRST = {
     "yuv420p",
@@ -44,9 +45,22 @@ _LUMA_FIRST = {
     "yuvj440p",
     "yuva420p",
 }
-# A look is made from a picture this many pixels wide.
+# A look is made from about this many pixels across.
 LOOK_WIDTH = 64
-_HUE_BINS, _SATURATION_BINS, _VALUE_BINS = 16, 8, 16
+# Pixel formats whose three planes are luma, blue and red chroma, 8 bits each.
+_PLANAR_YUV = {
+    "yuv420p",
+    "yuvj420p",
+    "yuv422p",
+    "yuvj422p",
+    "yuv444p",
+    "yuvj444p",
+    "yuv410p",
+    "yuv411p",
+    "yuv440p",
+    "yuvj440p",
+}
+_LUMA_BINS, _CHROMA_BINS = 16, 8
 
 
 def signature(frame: VideoFrame) -> Picture:
@@ -89,51 +103,44 @@ def jump(before: Picture, after: Picture) -> float:
 
 @dataclass(frozen=True)
 class Look:
-    """A sampled picture's colours (normalised histograms) and brightness."""
+    """A sampled picture's colours (normalised histograms of luma and both chroma planes) and
+    its brightness, small."""
 
     histograms: tuple[Picture, Picture, Picture]
-    value: Picture
-
-    @property
-    def brightness(self) -> float:
-        return float(self.value.mean())
+    luma: Picture
 
 
 def look(frame: VideoFrame, width: int = LOOK_WIDTH) -> Look:
-    """The colours and brightness of a copy of the frame `width` pixels wide."""
-    height = max(2, round(width * frame.height / max(frame.width, 1)))
-    rgb = frame.reformat(
-        width=width, height=height, format="rgb24", interpolation=Interpolation.AREA
-    ).to_ndarray()
-    hue, saturation, value = _hsv(rgb.astype(np.float32))
-    count = float(value.size)
+    """The colours and brightness of the frame, read from about `width` pixels across."""
+    if frame.format.name not in _PLANAR_YUV:
+        height = max(2, round(width * frame.height / max(frame.width, 1)))
+        frame = frame.reformat(width=width, height=height + height % 2, format="yuv420p")
+    luma, blue, red = (_plane(frame, index, width) for index in range(3))
     histograms = (
-        # Hue counts as much as the colour is saturated: greys have no meaningful hue.
-        np.histogram(hue, _HUE_BINS, (0.0, 1.0), weights=saturation)[0] / count,
-        np.histogram(saturation, _SATURATION_BINS, (0.0, 1.0))[0] / count,
-        np.histogram(value, _VALUE_BINS, (0.0, 255.0))[0] / count,
+        _histogram(luma, _LUMA_BINS),
+        _histogram(blue, _CHROMA_BINS),
+        _histogram(red, _CHROMA_BINS),
     )
-    return Look(histograms=tuple(h.astype(np.float32) for h in histograms), value=value)  # type: ignore[arg-type]
+    return Look(histograms=histograms, luma=luma.astype(np.float32))
 
 
-def _hsv(rgb: Picture) -> tuple[Picture, Picture, Picture]:
-    red, green, blue = rgb[..., 0], rgb[..., 1], rgb[..., 2]
-    value = rgb.max(axis=2)
-    spread = value - rgb.min(axis=2)
-    saturation = np.where(value > 0, spread / np.maximum(value, 1.0), 0.0)
-    safe = np.maximum(spread, 1e-6)
-    hue = np.where(
-        value == red,
-        (green - blue) / safe,
-        np.where(value == green, 2.0 + (blue - red) / safe, 4.0 + (red - green) / safe),
-    )
-    hue = (hue / 6.0) % 1.0
-    return hue.astype(np.float32), saturation.astype(np.float32), value.astype(np.float32)
+def _plane(frame: VideoFrame, index: int, width: int) -> npt.NDArray[np.uint8]:
+    """Every few pixels of one plane, about `width` (scaled to the plane's width) across."""
+    plane = frame.planes[index]
+    rows = np.frombuffer(memoryview(plane), np.uint8).reshape(-1, plane.line_size)
+    stride = max(1, round(frame.width / width))
+    return rows[: plane.height : stride, : plane.width : stride]
+
+
+def _histogram(values: npt.NDArray[np.uint8], bins: int) -> Picture:
+    counts = np.bincount((values >> (8 - bins.bit_length() + 1)).ravel(), minlength=bins)
+    histogram: Picture = (counts / max(values.size, 1)).astype(np.float32)
+    return histogram
 
 
 def difference(before: Look, after: Look) -> float:
     """How much the picture changed between two looks, 0 (same) to 100: half from the colour
-    histograms (half the L1 distance, averaged over hue, saturation and value), half from the
+    histograms (half the L1 distance, averaged over luma and both chroma planes), half from the
     mean brightness change of the pixels (a quarter of the range counts in full)."""
     colours = np.mean(
         [
@@ -141,7 +148,7 @@ def difference(before: Look, after: Look) -> float:
             for a, b in zip(before.histograms, after.histograms, strict=True)
         ]
     )
-    if before.value.shape != after.value.shape:
+    if before.luma.shape != after.luma.shape:
         return 100.0  # The picture's size changed: a new stream of pictures.
-    pixels = min(1.0, float(np.abs(after.value - before.value).mean()) / 64.0)
+    pixels = min(1.0, float(np.abs(after.luma - before.luma).mean()) / 64.0)
     return round(50.0 * float(colours) + 50.0 * pixels, 4)

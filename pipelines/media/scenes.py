@@ -16,15 +16,13 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 from av.container import InputContainer
-from av.video.frame import VideoFrame
 from av.video.stream import VideoStream
 
 from jobs.contract.settings import MEDIA_SECONDS_CEILING
 from pipelines.media.cuts import Comparisons, find_cuts
 from pipelines.media.models import SceneAnalysis, SceneSpan, SceneTail, Span
-from pipelines.media.pictures import LOOK_WIDTH, Look, Picture, difference, jump, look, signature
+from pipelines.media.pictures import LOOK_WIDTH
 from pipelines.media.probe import (
     MediaSource,
     Progress,
@@ -37,11 +35,15 @@ from pipelines.media.probe import (
     stream_start,
     unsupported,
 )
+from pipelines.media.sampler import FrameSampler
 from pipelines.media.spans import SAMPLE_FPS, WHOLE, find_gaps, index_at, lead_ins, seek_before
 
 # A span is read from the keyframe before this long ahead of its sample before it (four times
 # longer on each retry, if that sample turns out not to be the first frame of its slot).
 LEAD_IN_SECONDS = 1.0
+# Cuts need no picture finer than a coarse grid: skip the deblocking filter (H.264, HEVC, VP8)
+# and allow the decoder's speed-ups that do not follow the standard to the letter.
+FAST_DECODING = {"skip_loop_filter": "all", "flags2": "fast"}
 # Sample times within this of each other are the same sample (times are stored rounded).
 _SAME_TIME = 1e-6
 
@@ -83,6 +85,7 @@ def sample_scenes(
             if stream is None:
                 raise unsupported("it has no video stream")
             stream.thread_type = "AUTO"
+            stream.codec_context.options = FAST_DECODING
             sampler = FrameSampler(
                 sample_fps=sample_fps,
                 width=width,
@@ -197,117 +200,3 @@ class _SpanReading:
         else:
             sampler.reached_end = True
         return sampler.result(self.span)
-
-
-class FrameSampler:
-    """Keeps the first frame of each 1/sample_fps slot as a sample, and measures how much its
-    look differs from the previous sample's; every frame's signature is compared with the frame
-    before it, so each comparison also knows where between the two samples the picture changed
-    most, and how much the other frames changed. Only the previous sample's look, the previous
-    frame's signature and the frame changes since that sample are held.
-
-    Samples before `first_slot` (a span's lead-in) are kept only as that previous sample."""
-
-    def __init__(
-        self, *, sample_fps: float, width: int, origin: float = 0.0, first_slot: int = 0
-    ) -> None:
-        self.sample_fps = sample_fps
-        self.width = width
-        self.origin = origin
-        self.first_slot = first_slot
-        self.times: list[float] = []
-        self.differences: list[float] = []
-        self.peaks: list[float] = []
-        self.peak_times: list[float] = []
-        self.rests: list[float] = []
-        self.last_time: float | None = None
-        self.previous_time: float | None = None
-        self.reached_end = False
-        self._last_slot: int | None = None
-        self._look: Look | None = None
-        self._signature: Picture | None = None
-        self._changes: list[tuple[float, float]] = []  # (frame change, time) since the sample
-        self._latest: VideoFrame | None = None  # the last frame offered after the last sample
-
-    def slot(self, time: float) -> int:
-        """The sample slot a time (from the stream's start) falls in."""
-        return math.floor(time * self.sample_fps + 1e-6)
-
-    def offer(self, frame: VideoFrame) -> None:
-        if frame.time is None:
-            return  # Without a timestamp a frame cannot be placed on the time line.
-        time = self.last_time = frame.time - self.origin
-        current = signature(frame)
-        if self._signature is not None:
-            self._changes.append((jump(self._signature, current), round(time, 6)))
-        self._signature = current
-        slot = self.slot(time)
-        if self._last_slot is not None and slot <= self._last_slot:
-            self._latest = frame
-            return
-        self._last_slot, self._latest = slot, None
-        self._sample(frame, time, slot)
-
-    def _sample(self, frame: VideoFrame, time: float, slot: int) -> None:
-        current = look(frame, self.width)
-        if slot < self.first_slot:
-            self.previous_time = round(time, 6)
-        else:
-            if self._look is not None:
-                self._compare(difference(self._look, current), time)
-            self.times.append(round(time, 6))
-        self._look, self._changes = current, []
-
-    def _compare(self, change: float, time: float) -> None:
-        peak, peak_time, rest = self._frame_changes(time)
-        self.differences.append(change)
-        self.peaks.append(peak)
-        self.peak_times.append(peak_time)
-        self.rests.append(rest)
-
-    def _frame_changes(self, time: float) -> tuple[float, float, float]:
-        """The largest frame change since the last sample, the frame after it, and the median
-        of the others (0 when there are none; the sample itself without frame changes)."""
-        if not self._changes:
-            return 0.0, round(time, 6), 0.0
-        changes = [change for change, _ in self._changes]
-        top = int(np.argmax(changes))
-        others = changes[:top] + changes[top + 1 :]
-        rest = float(np.median(others)) if others else 0.0
-        return round(changes[top], 4), self._changes[top][1], round(rest, 4)
-
-    def sure_of_previous(self, first_slot_decoded: int) -> bool:
-        """Whether the sample before `first_slot` is the first frame of its slot: decoding must
-        have begun in an earlier slot (or there must be no sample before, from the start)."""
-        return self._last_slot is not None and first_slot_decoded < self._last_slot
-
-    def result(self, span: Span) -> SceneSpan:
-        """The samples within the span, each compared with the one before it."""
-        return SceneSpan(
-            span=span,
-            sample_fps=self.sample_fps,
-            times=self.times,
-            differences=self.differences,
-            peaks=self.peaks,
-            peak_times=self.peak_times,
-            rests=self.rests,
-            previous_time=self.previous_time if self.times else None,
-            tail=self._tail(),
-        )
-
-    def _tail(self) -> SceneTail | None:
-        """The last frame compared with the last sample, when reading reached the end of the
-        recording: a cut after the last sample is seen too."""
-        if not self.reached_end or self._latest is None or self._look is None or not self.times:
-            return None
-        time = self._latest.time
-        assert time is not None  # offer() keeps only frames with a time
-        peak, peak_time, rest = self._frame_changes(time - self.origin)
-        change = difference(self._look, look(self._latest, self.width))
-        return SceneTail(
-            time=round(time - self.origin, 6),
-            difference=change,
-            peak=peak,
-            peak_time=peak_time,
-            rest=rest,
-        )
