@@ -128,12 +128,24 @@ class SceneAnalysis(BaseModel):
     """Where the picture changes abruptly, from frames sampled `sample_fps` times a second."""
 
     sample_fps: float
-    cuts: list[float] = Field(default_factory=list)
+    cuts: list[float] = Field(
+        default_factory=list, description="Hard cuts: the time of each one's first new frame"
+    )
     frames_examined: int
     gaps: list[Span] = Field(
         default_factory=list, description="Stretches that could not be read: no cut across them"
     )
     undecodable: list[Span] = Field(default_factory=list, description="Damaged stretches skipped")
+
+
+class SceneTail(BaseModel):
+    """A comparison of the recording's last frame with the sample before it."""
+
+    time: float
+    difference: float
+    peak: float
+    peak_time: float
+    rest: float
 
 
 class SceneSpan(BaseModel):
@@ -144,10 +156,27 @@ class SceneSpan(BaseModel):
     span: Span
     sample_fps: float
     times: list[float]
-    differences: list[float]
+    differences: list[float] = Field(description="how much each sample's picture changed, 0-100")
+    peaks: list[float] = Field(
+        default_factory=list,
+        description="per comparison: the largest change between consecutive frames since the "
+        "sample before (a frame's brightness on a coarse grid, 0-255)",
+    )
+    peak_times: list[float] = Field(
+        default_factory=list, description="per comparison: the frame after that largest change"
+    )
+    rests: list[float] = Field(
+        default_factory=list,
+        description="per comparison: the median of the other changes between consecutive frames",
+    )
     previous_time: float | None = None
     undecodable: list[Span] = Field(
         default_factory=list, description="Damaged stretches skipped within the span"
+    )
+    tail: SceneTail | None = Field(
+        default=None,
+        description="the recording's last frame compared with its last sample, when the span "
+        "reads to the end of the recording and frames follow that sample",
     )
 
     @model_validator(mode="after")
@@ -155,6 +184,9 @@ class SceneSpan(BaseModel):
         compared = len(self.times) - (self.previous_time is None and len(self.times) > 0)
         if len(self.differences) != compared:
             raise ValueError("there must be one difference per sample compared with another")
+        frame_level = (len(self.peaks), len(self.peak_times), len(self.rests))
+        if frame_level != (compared,) * 3:
+            raise ValueError("there must be one peak, peak time and rest per comparison")
         return self
 
 

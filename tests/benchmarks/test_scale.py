@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.scale import QUICK, markdown_rows, run
+from pipelines.media.spans import WINDOW_SECONDS
 
 
 # Four stacks, one after another, each starting its own processor processes.
@@ -25,7 +26,7 @@ def test_a_small_scale_run_reports_every_figure(tmp_path: Path) -> None:
     assert all(job["redelivered"] == 0 for job in runs.values())
     assert 0 < runs["one"]["bytes_read_mib"]["min"] <= runs["one"]["bytes_read_mib"]["max"]
     assert runs["audio"]["artifact"]["status"] == 200
-    assert runs["audio"]["artifact"]["windows"] == 0.3 * 3600 / 0.5
+    assert runs["audio"]["artifact"]["windows"] == 0.3 * 3600 / WINDOW_SECONDS
     assert set(report["figures"]) >= {
         "scaling_efficiency",
         "cpu_over_threaded_decode",

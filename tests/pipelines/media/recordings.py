@@ -124,3 +124,61 @@ def loudness_gap(first: list[float], second: list[float]) -> float:
     """The largest difference between two loudness series of one length, in dB."""
     assert len(first) == len(second)
     return float(np.max(np.abs(np.subtract(first, second)), initial=0.0))
+
+
+def make_footage(
+    path: Path,
+    *,
+    duration_seconds: float,
+    shots_at: Sequence[tuple[float, float]],
+    fps: int = 25,
+    size: tuple[int, int] = (160, 90),
+    shake_pixels: float = 0.0,
+    seed: int = 5,
+) -> Path:
+    """H.264 footage of textured scenes a camera pans over, shaking by about `shake_pixels`
+    a frame as a hand-held one does. Each of `shots_at` (start, end) begins a new scene: a hard
+    cut on the first frame at or after `start` if `end` equals it, else a dissolve from the
+    scene before over that stretch."""
+    rng = np.random.default_rng(seed)
+    width, height = size
+    levels = [70, 170, 110, 200, 60, 150]
+    scenes = [_scene(rng, width, height, levels[i % len(levels)]) for i in range(len(shots_at) + 1)]
+    with av.open(str(path), "w") as container:
+        video = container.add_stream("libx264", rate=fps, options={"preset": "veryfast"})
+        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        for index in range(round(duration_seconds * fps)):
+            time = index / fps
+            shake = rng.normal(0.0, shake_pixels, 2) if shake_pixels else np.zeros(2)
+            x, y = (round(v) for v in (width / 2 + 8 * time + shake[0], height / 2 + shake[1]))
+            pictures = [scene[:, y : y + height, x : x + width] for scene in scenes]
+            frame = av.VideoFrame.from_ndarray(
+                _blend(pictures, shots_at, time).transpose(1, 2, 0), format="rgb24"
+            )
+            frame.pts, frame.time_base = index, Fraction(1, fps)
+            container.mux(video.encode(frame.reformat(format="yuv420p")))
+        container.mux(video.encode(None))
+    return path
+
+
+def _scene(rng: np.random.Generator, width: int, height: int, level: float) -> np.ndarray:
+    """A random landscape of soft shapes around brightness `level`, in one tint, large enough
+    to pan and shake over."""
+    from scipy.ndimage import gaussian_filter
+
+    noise = gaussian_filter(rng.normal(0.0, 1.0, (3 * height, 3 * width)), height / 6)
+    texture = level + 60 * noise / max(float(np.abs(noise).max()), 1e-9)
+    tint = rng.uniform(0.8, 1.2, 3)[:, np.newaxis, np.newaxis]
+    return np.clip(texture[np.newaxis] * tint, 0, 255)
+
+
+def _blend(
+    pictures: list[np.ndarray], shots_at: Sequence[tuple[float, float]], time: float
+) -> np.ndarray:
+    shown = sum(1 for start, _ in shots_at if time >= start)
+    picture = pictures[shown]
+    if shown and time < shots_at[shown - 1][1]:
+        start, end = shots_at[shown - 1]
+        weight = (time - start) / (end - start)
+        picture = weight * picture + (1 - weight) * pictures[shown - 1]
+    return np.ascontiguousarray(picture.astype(np.uint8))

@@ -20,10 +20,11 @@ from tests.pipelines.media.recordings import index_last, make_slideshow, make_vo
 DURATION = 96.0
 SPANS = [Span(start=start, end=min(start + 16.0, DURATION)) for start in range(0, 96, 16)]
 # Cuts on a boundary (16 s), a sample (0.25 s) before one and after one, a frame before one
-# (63.9 s: the first new picture is sampled at 64 s, the next span's first sample), and between.
+# (63.9 s: the first new picture is sampled at 64 s, the next span's first sample, and the
+# frame itself lies in the span before), and between.
 CUTS = [8.0, 16.0, 31.75, 40.0, 48.25, 63.9, 72.5, 88.0]
-# Where each cut shows: the first frame (10 a second) of the first sample slot after it.
-SEEN = [8.0, 16.0, 31.8, 40.0, 48.3, 64.0, 72.5, 88.0]
+# Where each cut is found: its first new frame (10 a second).
+SEEN = [8.0, 16.0, 31.8, 40.0, 48.3, 63.9, 72.5, 88.0]
 
 
 def vod(folder: Path, suffix: str) -> Path:
