@@ -7,6 +7,7 @@ it has seen the stop. Corrupt packets are skipped and counted, as the analyses s
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from fractions import Fraction
 from typing import Any, Protocol
 
@@ -92,8 +93,9 @@ class _Copy:
         return
 
 
-class _Decoding:
-    """What re-encoding a stream shares: decoding its packets, skipping corrupt ones."""
+class _Decoding(ABC):
+    """What re-encoding a stream shares: decoding its packets, skipping corrupt ones; each kind
+    of stream says what becomes of a decoded frame."""
 
     copied = False
 
@@ -135,8 +137,8 @@ class _Decoding:
             return False
         return time + length > self._start - _SLACK
 
-    def _frame(self, frame: Frame) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def _frame(self, frame: Frame) -> None: ...
 
 
 class _EncodeVideo(_Decoding):
