@@ -72,7 +72,9 @@ def read_fan_out(
     return FanOut(
         items=items,
         bytes_read=[
-            _output(storage, run)["bytes_read"] for name, run in runs.items() if "~" in name
+            _output(storage, run)["bytes_read"]
+            for name, run in runs.items()
+            if name.partition("~")[0] in FANNED_OUT and "~" in name
         ],
         item_seconds={
             s: sorted(d.seconds or 0.0 for d in item_ends if d.stage == s) for s in FANNED_OUT
@@ -85,7 +87,7 @@ def read_fan_out(
         dispatch_gaps=_dispatch_gaps(deliveries),
         reduce_seconds={s: d.seconds or 0.0 for s, d in reduces.items()},
         reduce_wait_seconds=_reduce_waits(runs),
-        redelivered=sum(_redelivered(name, run, items) for name, run in runs.items()),
+        redelivered=sum(_redelivered(name, run, runs) for name, run in runs.items()),
         items_by_process={
             path.stem: sum(1 for d in item_ends if d.process == path.stem) for path in logs
         },
@@ -97,10 +99,10 @@ def read_fan_out(
     )
 
 
-def _redelivered(name: str, run: dict[str, Any], items: dict[str, int]) -> int:
-    """Deliveries of a run past the ones it needs: one, or two for a stage that fanned out (its
-    split, then its reduce)."""
-    needed = 2 if items.get(name) else 1
+def _redelivered(name: str, run: dict[str, Any], runs: dict[str, dict[str, Any]]) -> int:
+    """Deliveries of a run past the ones it needs: one, or two for any stage that fanned out
+    (its split, then its reduce), such as `clips` besides the span analyses."""
+    needed = 2 if f"{name}~0" in runs else 1
     return max(0, (run.get("deliveries") or needed) - needed)
 
 
