@@ -1,7 +1,8 @@
 // While the job runs, the newest transcript lines: the job document's `latest.transcribe`,
 // written as each span of the recording is transcribed (the newest few, newest last), shown in
 // the order they were said, each playing the recording from its start when clicked. The whole
-// transcript replaces them once the job has succeeded.
+// transcript replaces them once the job has succeeded; a job that failed or was cancelled keeps
+// them, as all there is of what was said.
 
 import { lineItem } from "./lines.js";
 
@@ -23,6 +24,8 @@ export class Heard {
 
   /** Show the job's latest lines, if they changed. */
   update(job) {
+    // A job that has succeeded (opened after its end, say) shows its whole transcript instead.
+    if (job.status === "succeeded") this.end();
     if (this.ended) return;
     /** @type {Segment[]} */
     const lines = (job.latest?.transcribe ?? [])
