@@ -170,15 +170,32 @@ def test_stages_side_by_side_and_their_parts_move_live_through_a_refresh_on_a_ph
     assert PHONE_SCREENSHOT.stat().st_size > 10_000
 
 
+# A word said twice in the recording (LibriVox's "Sense and Sensibility"), which the embedded
+# engine hears both times.
+SAID = "amiable"
+
+
+def _says(text: str, words: str) -> bool:
+    """Whether `words` are said in `text`, whole and in a row, case aside."""
+    return f" {words.lower()} " in f" {' '.join(text.lower().split())} "
+
+
 @pytest.mark.timeout(900)
-def test_the_transcript_follows_playback_and_its_lines_play_from_their_start(
+def test_the_transcript_shows_live_follows_playback_searches_and_plays_from_its_lines(
     stack: Stack, spoken: Spoken
 ) -> None:
-    seen = drive("transcript.mjs", f"{stack.api_url}/", spoken.path, TRANSCRIPT_SCREENSHOT)
+    seen = drive("transcript.mjs", f"{stack.api_url}/", spoken.path, TRANSCRIPT_SCREENSHOT, SAID)
     lines = seen["lines"]
     first, last = seen["after_first_click"], seen["after_last_click"]
 
     assert seen["page_errors"] == []
+    # While the job ran, the lines transcribed so far showed; the whole transcript replaced them.
+    heard = seen["heard_while_running"]
+    assert heard is not None, "lines were heard before the job ended"
+    assert heard["status"] == "running"
+    assert heard["lines"]
+    assert {line["start"] for line in heard["lines"]} <= {line["start"] for line in lines}
+    assert not seen["heard_shown_after"]
     assert seen["player"] == "audio", "a WAV plays in an audio element"
     assert seen["transcript_shown"]
     assert len(lines) >= 3
@@ -199,4 +216,31 @@ def test_the_transcript_follows_playback_and_its_lines_play_from_their_start(
     assert seen["later"]["marked"] == 1
     assert seen["later"]["time"] >= lines[1]["start"]
     assert seen["later"]["marked_in_view"]
+    # Each highlight lists the lines said in it, as the job's result has them; one plays.
+    assert seen["highlight_lines"] == seen["result_highlight_lines"]
+    assert any(seen["highlight_lines"]), "speech was said in a highlight"
+    played = seen["after_highlight_line"]
+    assert played["start"] <= played["time"] < played["start"] + 2
+    # Searching finds the word said (typed in capitals), marked, in exactly the lines saying it.
+    assert SAID in spoken.text.lower()
+    saying = [line["text"] for line in lines if _says(line["text"], SAID)]
+    word = seen["found_word"]
+    assert saying, f"the engine heard {SAID!r}"
+    assert [line["text"] for line in word["lines"]] == saying
+    assert all(line["marked"] == [SAID] for line in word["lines"])
+    assert word["count"] == (
+        "1 line says that" if len(saying) == 1 else f"{len(saying)} lines say that"
+    )
+    # Enter in the box plays the first line found, a click the last; the down arrow reaches it.
+    found = word["lines"]
+    assert found[0]["start"] <= seen["after_enter"]["time"] < found[0]["start"] + 2
+    assert found[-1]["start"] <= seen["after_found_click"]["time"] < found[-1]["start"] + 2
+    assert seen["focused_after_arrow"] == found[0]["start"]
+    # A phrase finds its words in a row; nothing said shows nothing; a blank search shows all.
+    phrase = seen["found_phrase"]
+    assert lines[-1]["text"] in [line["text"] for line in phrase["lines"]]
+    assert all(_says(line["text"], seen["phrase"]) for line in phrase["lines"])
+    assert seen["found_nothing"] == {"count": "no line says that", "lines": []}
+    assert len(seen["found_all"]["lines"]) == len(lines)
+    assert seen["found_all"]["count"] == ""
     assert TRANSCRIPT_SCREENSHOT.stat().st_size > 10_000

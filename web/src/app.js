@@ -54,9 +54,10 @@ function show(jobId, options) {
 
 const watchParts = () => ({
   section: $("watch"), playerBox: $("player-box"), timeline: $("timeline"), legend: $("legend"),
+  heardBox: $("heard-box"), heard: $("heard"),
   results: $("results"), highlights: $("highlight-list"), noHighlights: $("no-highlights"),
-  transcriptBox: $("transcript-box"), transcript: $("transcript"), report: $("report"),
-  picture: $("timeline-picture"),
+  transcriptBox: $("transcript-box"), transcript: $("transcript"), search: $("transcript-search"),
+  matches: $("transcript-matches"), report: $("report"), picture: $("timeline-picture"),
 });
 
 // Open a job: it goes in the URL (a new history entry, so Back returns to the one before).

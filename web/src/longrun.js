@@ -34,19 +34,22 @@ const DEFAULT_POLL_SECONDS = 2;
  *   progress: number, message: string, eta_seconds: number|null, stages: Stage[],
  *   result: object|null, artifacts: Object<string, {uri: string, size_bytes: number,
  *   content_type: string}>, error: JobError|null, cancel_requested: boolean,
- *   version: number}} Job
+ *   latest: Object<string, any[]>, version: number}} Job
  *   `stage` names the stage to headline and `message` says what it does ("... (and 2 more)"
- *   while others run beside it).
+ *   while others run beside it). `latest` holds, per stage, the newest entries it showed as it
+ *   ran: under `transcribe`, the newest transcript lines ({start, end, text}), newest last.
  * @typedef {{firestore?: import("firebase/firestore").Firestore|null, apiBase?: string,
  *   getToken?: () => Promise<string|null>, onSource?: (source: string) => void}} WatchOptions
  * @typedef {WatchOptions & {uid?: string|null, limit?: number}} ListOptions
  *   `uid`: the signed-in user's id (Firestore's rules let a user list only jobs whose `owner`
  *   it is, so the query must say so); `limit`: how many of the newest jobs (20).
  * @typedef {{start: number, end: number, score: number, reasons: string[],
- *   thumbnail: string|null, clip: string|null, clip_start?: number}} Highlight
+ *   thumbnail: string|null, clip: string|null, clip_start?: number,
+ *   transcript?: {start: number, end: number, text: string}[]}} Highlight
  *   One of a finished media job's `result.highlights`: `thumbnail` and `clip` name artifacts
  *   (null where none was cut); the clip starts `clip_start` seconds into the recording, so the
- *   highlight begins `start - clip_start` seconds into the clip.
+ *   highlight begins `start - clip_start` seconds into the clip; `transcript` holds the caption
+ *   lines said in it, if the recording was transcribed.
  * @typedef {{url: string, content_type: string, size_bytes: number,
  *   expires_in_seconds: number}} ArtifactLink
  *   A signed URL readable without a token (a video element's `src`), ranges included.

@@ -1,14 +1,18 @@
 // Watching the recording: a video (or audio) player for the job's stored copy of its source, as
 // soon as the fetch stage has stored it, and once the job has succeeded the timeline of what was
-// found under it, the highlights and the transcript. Everything that seeks goes through one
-// `seek`, so the timeline, the highlights and the transcript lines all move the one player.
+// found under it, the highlights (with what was said in each) and the searchable transcript;
+// while the job runs, the lines heard so far. Everything that seeks goes through one `seek`, so
+// the timeline, the highlights and every transcript line all move the one player.
 //
 // The player reads the recording from a signed link (a media element cannot send the token),
 // with range requests, so it starts at once and seeks anywhere without downloading it all.
 
 import { clock, element } from "./format.js";
 import { clipControls } from "./clips.js";
+import { Heard } from "./heard.js";
+import { lineList } from "./lines.js";
 import { artifactJson, artifactLink, artifactUrl } from "./longrun.js";
+import { searchTranscript } from "./search.js";
 import { Timeline } from "./timeline.js";
 import { Transcript } from "./transcript.js";
 
@@ -21,8 +25,8 @@ const RELINK_AFTER_MS = 60_000;
 
 /**
  * The parts of the page it fills: `section` (hidden until there is something to watch),
- * `playerBox`, `timeline`, `legend`, `results`, `highlights`, `noHighlights`, `transcriptBox`,
- * `transcript`, `report`, `picture`.
+ * `playerBox`, `timeline`, `legend`, `heardBox`, `heard`, `results`, `highlights`,
+ * `noHighlights`, `transcriptBox`, `transcript`, `search`, `matches`, `report`, `picture`.
  * @typedef {Object<string, HTMLElement>} Parts
  */
 
@@ -40,6 +44,7 @@ export class Recording {
     this.closed = false;
     this.started = { source: false, results: false };
     this.timeline = new Timeline(parts.timeline, parts.legend, this);
+    this.heard = new Heard(parts.heardBox, parts.heard, (seconds, play) => this.seek(seconds, play));
     parts.section.hidden = true;
     parts.legend.hidden = true;
     parts.results.hidden = true;
@@ -49,6 +54,7 @@ export class Recording {
 
   /** Show what the job has so far: called with every new state of it. */
   update(job) {
+    this.heard.update(job);
     const source = Object.keys(job.artifacts ?? {}).find((name) => SOURCE.test(name));
     if (source && !this.started.source) {
       this.started.source = true;
@@ -134,7 +140,9 @@ export class Recording {
       const transcript = await artifactJson(this.jobId, "transcript.json", this.options);
       if (this.closed) return;
       this.transcript = new Transcript(this.parts.transcript, transcript, this);
+      searchTranscript(this.parts.search, this.parts.matches, this.transcript);
       this.parts.transcriptBox.hidden = transcript.segments.length === 0;
+      this.heard.end();
       if (this.media) this.transcript.follow(this.media.currentTime);
     }
   }
@@ -155,7 +163,8 @@ export class Recording {
   }
 
   // One highlight: a button that plays it in the recording (its thumbnail, its times, its score
-  // and why), then its own clip's player and download link.
+  // and why), the lines said in it (each plays from its start), then its clip's player and
+  // download link.
   highlight(job, h, index, thumbnail) {
     const item = element("li");
     const button = element("button", "seek");
@@ -169,7 +178,10 @@ export class Recording {
     button.append(text);
     button.setAttribute("aria-label", `Play highlight ${index + 1}, from ${clock(h.start)}`);
     button.addEventListener("click", () => this.seek(h.start, true));
-    item.append(button, ...clipControls(h, index, this.clipContext(job)));
+    const said = h.transcript?.length
+      ? [lineList(h.transcript, `What was said in highlight ${index + 1}`, (s, play) => this.seek(s, play))]
+      : [];
+    item.append(button, ...said, ...clipControls(h, index, this.clipContext(job)));
     return item;
   }
 }

@@ -63,7 +63,7 @@ try {
     const images = [...document.querySelectorAll("#highlight-list img")];
     const media = document.querySelector("#player-box .player");
     return images.length > 0 && images.every((image) => image.complete && image.naturalWidth > 0) &&
-      media?.readyState >= 1 && document.querySelector("#results:not([hidden]) #highlight-list li");
+      media?.readyState >= 1 && document.querySelector("#results:not([hidden]) #highlight-list > li");
   }, null, { timeout: 60_000 });
   report.status_after_refresh = await page.textContent("#status");
   report.row_status_after = await rowStatus(report.job_id);
@@ -72,7 +72,7 @@ try {
   report.stages = await page.$$eval("#stages li", (rows) =>
     rows.map((row) => `${row.dataset.stage}:${row.querySelector(".state").textContent}`));
   // Only what a person can see counts: each item must take up room on the page.
-  report.highlights = await page.$$eval("#highlight-list li", (items) =>
+  report.highlights = await page.$$eval("#highlight-list > li", (items) =>
     items.filter((i) => i.getBoundingClientRect().height > 20).map((i) => i.textContent));
   report.stage_notes = await page.$$eval("#stages li .note", (notes) => notes.map((n) => n.textContent));
   report.timeline = await page.evaluate(() => ({
@@ -85,7 +85,7 @@ try {
 
   // A highlight plays from its start.
   const second = report.timeline.spans[1];
-  await page.click("#highlight-list li:nth-child(2) .seek");
+  await page.click("#highlight-list > li:nth-child(2) .seek");
   await page.waitForFunction((start) => document.querySelector("#player-box .player").currentTime >= start,
     second, { timeout: 10_000 });
   report.after_highlight = { start: second, ...(await video(page)) };
@@ -113,7 +113,7 @@ try {
   // The second highlight's own clip: played with the keyboard alone, then saved.
   const job = await callAsUser(page, "GET", `/v1/jobs/${report.job_id}`);
   const clipped = job.result.highlights[1];
-  const clipItem = "#highlight-list li:nth-child(2)";
+  const clipItem = "#highlight-list > li:nth-child(2)";
   // The recording plays on until the clip starts.
   report.recording_was_playing = await page.evaluate(async () => {
     const media = document.querySelector("#player-box .player");
@@ -173,7 +173,7 @@ try {
   report.opened_from_list = {
     url_job: new URL(page.url()).searchParams.get("job"),
     job_id: await page.textContent("#job-id"),
-    highlights: await page.$$eval("#highlight-list li", (items) => items.length),
+    highlights: await page.$$eval("#highlight-list > li", (items) => items.length),
     current_row: await page.getAttribute(`#job-list li[data-job="${report.job_id}"]`, "aria-current"),
   };
 
