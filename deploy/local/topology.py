@@ -46,7 +46,7 @@ def ensure_topology(topology: Topology) -> None:
         for topic in (settings.stages_topic_path, settings.dead_letter_topic_path):
             with contextlib.suppress(AlreadyExists):
                 publisher.create_topic(name=topic)
-        _ensure_push(
+        ensure_push(
             subscriber,
             settings.project_id,
             topology.subscription,
@@ -55,7 +55,7 @@ def ensure_topology(topology: Topology) -> None:
             dead_letter_topic=settings.dead_letter_topic_path,
             max_delivery_attempts=settings.max_delivery_attempts,
         )
-        _ensure_push(
+        ensure_push(
             subscriber,
             settings.project_id,
             topology.dead_letter_subscription,
@@ -69,7 +69,7 @@ def ensure_topology(topology: Topology) -> None:
         publisher.stop()
 
 
-def _ensure_push(
+def ensure_push(
     subscriber: pubsub_v1.SubscriberClient,
     project: str,
     name: str,
@@ -79,6 +79,8 @@ def _ensure_push(
     dead_letter_topic: str | None,
     max_delivery_attempts: int,
 ) -> None:
+    """Create push subscription `name` as longrun's are made (ack deadline, retry backoff, and
+    a dead-letter topic if given), or point it at `endpoint` if it exists."""
     path = subscriber.subscription_path(project, name)
     request: dict[str, object] = {
         "name": path,
