@@ -5,6 +5,10 @@ from __future__ import annotations
 
 from itertools import pairwise
 
+from annotated_types import Le
+
+from jobs.contract.settings import Settings
+from pipelines.media.spec import STAGES
 from pipelines.media.transcription.checkpoints import MAX_BYTES, SpanCheckpoint, resumed
 from pipelines.media.transcription.models import Word
 from pipelines.media.transcription.pieces import group_pieces
@@ -86,3 +90,13 @@ def test_the_densest_speech_a_span_holds_checkpoints_far_below_a_firestore_docum
     assert SpanCheckpoint.of(plan, 4, noise).fits
     assert not SpanCheckpoint.of(plan, 4, noise * 2).fits  # then it is not saved at all
     assert MAX_BYTES <= 1024 * 1024 // 2
+
+
+def test_a_span_outlasting_the_largest_time_budget_goes_on_instead_of_timing_out() -> None:
+    # A delivery that saved a piece and runs out of budget continues in the next, spending no
+    # attempt, only while the stage's own limit lies past the budget; at or below it, it would
+    # end in STAGE_TIMEOUT and start over, and a slow span would spend all its attempts.
+    field = Settings.model_fields["stage_time_budget_seconds"]
+    largest_budget = next(m.le for m in field.metadata if isinstance(m, Le))
+    transcribe = next(stage for stage in STAGES if stage.name == "transcribe")
+    assert transcribe.timeout_seconds > float(largest_budget)
