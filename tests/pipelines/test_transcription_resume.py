@@ -1,6 +1,7 @@
-"""A transcription item too slow for one delivery's time budget: it saves its words after each
-piece of its span, hands on to a continuation that resumes after the last piece saved (without
-spending an attempt), and ends with the very words an uninterrupted run hears."""
+"""A transcription item saves its words after each piece of its span: one too slow for a
+delivery's time budget hands on to a continuation that resumes after the last piece saved
+(without spending an attempt), one whose processor is killed resumes there in the next attempt,
+and both end with the very words an uninterrupted run hears."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from pipelines.media.transcription.pieces import split_speech
 from pipelines.media.transcription.sound import read_speech
 from samples.speech import join_recordings
 from tests.pipelines.conftest import Spoken
-from tests.support import JobsWatcher, log_lines, run_document, submit_media
+from tests.support import JobsWatcher, log_lines, run_document, submit_media, wait_until
 
 # A minute and a half of speech in pieces of about 4 s (a LibriVox sentence or so each), under a
 # budget that holds a few pieces: recognising it takes 27-54 s of CPU here (a real-time factor
@@ -83,3 +84,41 @@ def test_a_span_slower_than_its_budget_resumes_from_its_checkpoints_to_the_same_
     # Each continuation was a delivery of its own, and none spent an attempt.
     assert item["deliveries"] >= item["attempts"] + len(continued)
     assert len(heard) > 120
+
+
+@pytest.mark.timeout(2 * WAIT)
+def test_a_span_whose_processor_is_killed_after_a_piece_resumes_there_to_the_same_words(
+    make_stack: Callable[..., Stack], db: firestore.Client, spoken: Spoken, tmp_path: Path
+) -> None:
+    # A lease that a dead processor gives up within seconds.
+    stack = make_stack(
+        LONGRUN_TRANSCRIPT_PIECE_SECONDS=PIECE_SECONDS,
+        LONGRUN_LEASE_SECONDS="10",
+        LONGRUN_HEARTBEAT_SECONDS="2",
+    )
+    longer = tmp_path / "twice.wav"
+    join_recordings(spoken.recordings * 2, longer)  # 60 s: one span, in about 10 pieces
+    watcher = JobsWatcher.start(db, stack.settings)
+    with stack.api() as api:
+        job_id = submit_media(api, source=upload_file(api, longer, "audio/wav"))
+
+        def piece_saved() -> bool:
+            cursor = run_document(db, stack, job_id, "transcribe~0").get("cursor")
+            return isinstance(cursor, dict) and cursor["done"] >= 1
+
+        wait_until(piece_saved, "a piece of the span saved", timeout=WAIT)
+        stack.kill_processor()
+        stack.start_processor()
+        final = watcher.wait_terminal(job_id, timeout=WAIT)
+        transcript = api.get(f"/v1/jobs/{job_id}/artifacts/transcript.json").json()
+    watcher.stop()
+
+    assert final.status == JobStatus.SUCCEEDED, final.error
+    heard = [Word(**word) for segment in transcript["segments"] for word in segment["words"]]
+    duration = run_document(db, stack, job_id, "probe")["output"]["duration_seconds"]
+    assert heard == uninterrupted(longer, duration)
+    resumed = _span_lines(stack, job_id, "span resumed")
+    assert len(resumed) == 1, resumed
+    assert 0 < resumed[0]["pieces_done"] < resumed[0]["pieces"]
+    assert len(_span_lines(stack, job_id, "span transcribed")) == 1
+    assert run_document(db, stack, job_id, "transcribe~0")["attempts"] == 2
