@@ -38,6 +38,7 @@ from pipelines.media.spans import plan_spans
 from pipelines.media.stages import TRANSCRIPT_OVERLAP_SECONDS
 from pipelines.media.transcription.engine import Engine, engine_for
 from pipelines.media.transcription.models import TranscriptSpan
+from pipelines.media.transcription.pieces import split_speech
 from pipelines.media.transcription.reconcile import join_spans
 from pipelines.media.transcription.sound import read_speech
 from samples.speech import SAMPLE_RATE, Recording, librivox
@@ -108,7 +109,11 @@ def transcribe_long(engine: Engine, path: Path, duration: float) -> dict[str, An
             end=min(duration, span.end + TRANSCRIPT_OVERLAP_SECONDS),
         )
         speech = read_speech(path, heard, sample_rate=SAMPLE_RATE)
-        words = engine.transcribe(speech, lambda _done: None)
+        words = [
+            word
+            for piece in split_speech(speech, Settings().transcript_piece_seconds)
+            for word in engine.transcribe(piece, lambda _done: None)
+        ]
         parts.append(TranscriptSpan(span=span, heard=heard, engine="", language="", words=words))
     words, _gaps = join_spans(parts, duration)
     cpu = cpu_seconds() - started

@@ -136,6 +136,10 @@ class Settings(BaseSettings):
     # Transcription spans: shorter than the other analyses' since a second of speech costs far
     # more to recognise than to measure, so each span's item stays well inside a stage budget.
     transcript_span_seconds: float = Field(default=300.0, ge=10, le=MEDIA_SECONDS_CEILING)
+    # Each item recognises its span in pieces of about this much sound, cut in pauses, saving
+    # its words after each: a delivery that runs out of time or dies loses one piece at most.
+    # For the Google engine a piece is one batch operation; a minute keeps them few.
+    transcript_piece_seconds: float = Field(default=60.0, ge=1, le=MEDIA_SECONDS_CEILING)
     # Buckets users may name in gs:// sources. The processor can read more than any one user
     # should, so none by default (gs:// off); longrun's own bucket may never be listed.
     source_buckets: Annotated[

@@ -157,12 +157,15 @@ STAGES = [
     ),
     # The heaviest analysis: spans are shorter (LONGRUN_TRANSCRIPT_SPAN_SECONDS) and each item
     # hears a few seconds past its span, so no word on a boundary is cut or counted twice.
+    # An item checkpoints after each piece of its span: like a download, its limit sits above
+    # any budget, so a delivery that saved a piece and runs out of budget continues in the
+    # next (no attempt counted); one that saved none still stops at the budget (STAGE_TIMEOUT).
     StageSpec(
         "transcribe",
         f"{_STAGES}:transcribe",
         "Transcribing",
         weight=6.0,
-        timeout_seconds=480,
+        timeout_seconds=3600,
         needs=("probe",),
         fan_out=FanOut(
             f"{_STAGES}:transcribe_span", f"{_STAGES}:transcribe_reduce", ItemFailure.GAP

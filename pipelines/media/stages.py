@@ -46,8 +46,10 @@ from pipelines.media.transcription.captions import (
     subrip,
     webvtt,
 )
-from pipelines.media.transcription.engine import engine_for
-from pipelines.media.transcription.models import Transcript, TranscriptSpan, WordTimes
+from pipelines.media.transcription.checkpoints import SpanCheckpoint, resumed
+from pipelines.media.transcription.engine import Engine, Speech, engine_for
+from pipelines.media.transcription.models import Transcript, TranscriptSpan, Word, WordTimes
+from pipelines.media.transcription.pieces import split_speech
 from pipelines.media.transcription.reconcile import join_spans
 from pipelines.media.transcription.sound import read_speech
 from processor.stage import Items, Skipped, StageContext
@@ -209,33 +211,33 @@ async def transcribe(ctx: StageContext) -> Items | Skipped:
 
 
 async def transcribe_span(ctx: StageContext) -> dict[str, Any]:
-    """One item: the words heard in its span and the overlaps either side of it."""
+    """One item: the words heard in its span and the overlaps either side of it, piece by piece
+    (`transcription.pieces`), saving them after each piece so that a later delivery of the item
+    (after a crash, or once a delivery's time budget ran out) goes on after the last one saved."""
     span = Span.model_validate(ctx.item)
     duration = _media(ctx).duration_seconds
     heard = Span(
         start=max(0.0, span.start - TRANSCRIPT_OVERLAP_SECONDS),
         end=min(duration, span.end + TRANSCRIPT_OVERLAP_SECONDS),
     )
-    limit = ctx.settings.max_media_seconds
+    limit, piece_seconds = ctx.settings.max_media_seconds, ctx.settings.transcript_piece_seconds
 
-    def work(*, progress: Callable[[float], None]) -> TranscriptSpan:
+    def listen(*, progress: Callable[[float], None]) -> tuple[Engine, list[Speech]]:
         engine = engine_for(ctx.settings)  # the first one per process may load a model
+        # A resumed delivery reads the whole stretch again: the same samples cut into the same
+        # pieces (a read starting later would resample on another grid), and reading is a
+        # small share of the work next to recognising.
         with _reader(ctx) as reader:
             speech = read_speech(
-                reader,
-                heard,
-                sample_rate=engine.sample_rate,
-                max_seconds=limit,
-                progress=lambda done: progress(_READ_SHARE * done),
+                reader, heard, sample_rate=engine.sample_rate, max_seconds=limit, progress=progress
             )
-        words = engine.transcribe(
-            speech, lambda done: progress(_READ_SHARE + (1 - _READ_SHARE) * done)
-        )
-        return TranscriptSpan(
-            span=span, heard=heard, engine=engine.name, language=engine.language, words=words
-        )
+        return engine, split_speech(speech, piece_seconds)
 
-    part = await ctx.run_blocking(work, message="words")
+    engine, pieces = await ctx.run_blocking(listen, message="reading", high=_READ_SHARE)
+    words = await _recognise(ctx, engine, pieces)
+    part = TranscriptSpan(
+        span=span, heard=heard, engine=engine.name, language=engine.language, words=words
+    )
     ctx.log.info(
         "span transcribed",
         extra={"span_start": span.start, "span_end": span.end, "words": len(part.words)},
@@ -246,6 +248,31 @@ async def transcribe_span(ctx: StageContext) -> dict[str, Any]:
     lines = lines_between(group_segments(own)[-LATEST_LINES:], span.start, span.end)
     ctx.show_latest([line.model_dump() for line in lines])
     return part.model_dump()
+
+
+async def _recognise(ctx: StageContext, engine: Engine, pieces: list[Speech]) -> list[Word]:
+    """The words of every piece, in order, from the first piece no earlier delivery saved; a
+    checkpoint after each piece but the last (whose words go out with the item's output)."""
+    plan = [len(piece.samples) for piece in pieces]
+    saved = resumed(ctx.cursor, plan)
+    first, words = (saved.done, saved.words()) if saved else (0, [])
+    if saved is not None:
+        ctx.log.info("span resumed", extra={"pieces_done": first, "pieces": len(pieces)})
+    total = max(1, sum(plan))
+    for index in range(first, len(pieces)):
+        low, high = (
+            _READ_SHARE + (1 - _READ_SHARE) * sum(plan[:n]) / total for n in (index, index + 1)
+        )
+        words += await ctx.run_blocking(
+            engine.transcribe, pieces[index], message="words", low=low, high=high
+        )
+        if index + 1 < len(pieces):
+            checkpoint = SpanCheckpoint.of(plan, index + 1, words)
+            if checkpoint.fits:
+                await ctx.checkpoint(checkpoint.model_dump())
+            else:
+                ctx.log.warning("span checkpoint too large; not saved", extra={"words": len(words)})
+    return words
 
 
 async def transcribe_reduce(ctx: StageContext) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """The production engine: Google Cloud Speech-to-Text v2, batch recognition.
 
-Each span's sound is written to the job bucket as a 16 kHz mono WAV and recognised by a
+Each piece of a span's sound (about a minute, cut in a pause: `pieces.py`; a few per span keep
+the item resumable) is written to the job bucket as a 16 kHz mono WAV and recognised by a
 `BatchRecognize` operation (the way v2 takes sound longer than a minute) with word times and
 word confidence, its results returned inline; the object is deleted afterwards (the bucket's
 lifecycle rule deletes any a crash leaves). The operation is polled, so the item reports the

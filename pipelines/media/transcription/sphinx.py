@@ -120,6 +120,11 @@ def _serve(connection: Connection) -> None:
 
 def _decode(decoder: Decoder, pcm: bytes, offset: float) -> list[Word]:
     """The words of one utterance, timed from `offset` seconds."""
+    # The feature computation keeps state from earlier utterances, which nudged the lattice's
+    # posteriors (a word's confidence) by a few thousandths: reset, every utterance decodes
+    # alike whatever this process decoded before, so a resumed span hears what an uninterrupted
+    # one did (0.1 ms).
+    decoder.reinit_feat()
     decoder.start_utt()
     decoder.process_raw(pcm, full_utt=True)  # the whole utterance: its own mean normalisation
     decoder.end_utt()

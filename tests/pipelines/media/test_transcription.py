@@ -16,8 +16,10 @@ from jobs.contract.settings import Settings
 from pipelines.media.models import Span
 from pipelines.media.transcription.engine import Engine, engine_for
 from pipelines.media.transcription.models import TranscriptSpan, Word
+from pipelines.media.transcription.pieces import split_speech
 from pipelines.media.transcription.reconcile import join_spans
 from pipelines.media.transcription.sound import read_speech
+from pipelines.media.transcription.sphinx import PocketsphinxEngine
 from pipelines.media.transcription.utterances import find_utterances
 from tests.pipelines.conftest import Spoken
 
@@ -88,6 +90,38 @@ def test_the_voice_detector_finds_each_utterance_and_skips_the_pauses(
     for (start, end), (first, last) in zip(spoken.places, found, strict=True):
         assert first <= start + TIME_TOLERANCE_SECONDS
         assert last >= end - TIME_TOLERANCE_SECONDS
+
+
+def test_a_span_is_cut_into_pieces_in_the_pauses_between_words(
+    spoken: Spoken, engine: Engine, whole: list[Word]
+) -> None:
+    speech = read_speech(spoken.path, Span(start=0.0, end=1e6), sample_rate=engine.sample_rate)
+
+    pieces = split_speech(speech, target_seconds=5.0)
+
+    # Five utterances of about 5 s, a second apart: a piece for each, or for two.
+    assert len(pieces) >= 3, [piece.start for piece in pieces]
+    assert pieces[0].start == speech.start
+    assert sum(len(piece.samples) for piece in pieces) == len(speech.samples)
+    cuts = [piece.start for piece in pieces[1:]]
+    assert not [(cut, w) for cut in cuts for w in whole if w.start < cut < w.end]
+    pauses = [(end, start) for (_s, end), (start, _e) in itertools.pairwise(spoken.places)]
+    assert all(any(end < cut < start for end, start in pauses) for cut in cuts), cuts
+
+
+def test_a_piece_is_heard_alike_whatever_its_decoder_heard_before(
+    spoken: Spoken, engine: Engine
+) -> None:
+    # A resumed span decodes its remaining pieces in a new decoding process: the words and
+    # their confidences must be those the process that decoded the earlier pieces finds.
+    speech = read_speech(spoken.path, Span(start=0.0, end=1e6), sample_rate=engine.sample_rate)
+    pieces = split_speech(speech, target_seconds=5.0)
+    after_the_others = [engine.transcribe(piece, lambda _done: None) for piece in pieces][-1]
+
+    alone = PocketsphinxEngine(Settings()).transcribe(pieces[-1], lambda _done: None)
+
+    assert alone
+    assert alone == after_the_others
 
 
 def as_m4a(wav: Path, path: Path) -> Path:
