@@ -69,6 +69,15 @@ load_env() {
       exit 2
     fi
   done
+  TRANSCRIPTION_ENGINE=${TRANSCRIPTION_ENGINE:-pocketsphinx}
+  case "$TRANSCRIPTION_ENGINE" in
+    pocketsphinx | google) ;;
+    *)
+      echo "$ENV_FILE sets TRANSCRIPTION_ENGINE=$TRANSCRIPTION_ENGINE: longrun has" \
+        "pocketsphinx (in the image) and google (Speech-to-Text)." >&2
+      exit 2
+      ;;
+  esac
   API_EMAIL="${API_ACCOUNT}@${PROJECT_ID}.iam.gserviceaccount.com"
   PROCESSOR_EMAIL="${PROCESSOR_ACCOUNT}@${PROJECT_ID}.iam.gserviceaccount.com"
   PUSH_EMAIL="${PUSH_ACCOUNT}@${PROJECT_ID}.iam.gserviceaccount.com"

@@ -21,6 +21,9 @@ apis() {
     cloudbuild.googleapis.com cloudscheduler.googleapis.com secretmanager.googleapis.com \
     iamcredentials.googleapis.com logging.googleapis.com monitoring.googleapis.com \
     cloudtrace.googleapis.com
+  if [ "$TRANSCRIPTION_ENGINE" = google ]; then
+    run gcloud services enable "${P[@]}" speech.googleapis.com
+  fi
   # Pub/Sub's service agent must exist before it can be granted the dead-letter roles.
   run gcloud beta services identity create --service=pubsub.googleapis.com "${P[@]}"
 }
@@ -51,6 +54,11 @@ roles() {
   # verify_id_token(check_revoked=True) looks the user up in Firebase Auth.
   project_role "$API_EMAIL" roles/firebaseauth.viewer
   project_role "$PROCESSOR_EMAIL" roles/datastore.user
+  # The google transcription engine recognises each piece of speech with BatchRecognize (it may
+  # not cancel operations: the engine lets a refused cancel pass).
+  if [ "$TRANSCRIPTION_ENGINE" = google ]; then
+    project_role "$PROCESSOR_EMAIL" roles/speech.client
+  fi
   project_role "$API_EMAIL" roles/cloudtrace.agent
   project_role "$PROCESSOR_EMAIL" roles/cloudtrace.agent
   # Download URLs are signed with signBlob as the API's own account (no key file exists).

@@ -28,6 +28,7 @@ SCRIPTS = {
 }
 TTL_GROUPS = {"jobs", "runs", "uploads", "idempotency_keys", "quota_slots"}
 PUSH = "longrun-push@acme-media.iam.gserviceaccount.com"
+PROCESSOR = "longrun-processor@acme-media.iam.gserviceaccount.com"
 PROCESSOR_URL = "https://PROCESSOR_URL"
 
 
@@ -139,15 +140,17 @@ def test_a_push_a_full_fleet_refuses_comes_back_for_over_an_hour_before_it_dead_
     assert stages["ack-deadline"] == processor["timeout"]
 
 
-def with_env(tmp_path: Path, changes: dict[str, str | None]) -> subprocess.CompletedProcess[str]:
-    """deploy.sh's dry run on the sample env file with some settings changed (None: removed)."""
+def with_env(
+    tmp_path: Path, changes: dict[str, str | None], script: str = "deploy"
+) -> subprocess.CompletedProcess[str]:
+    """A script's dry run on the sample env file with some settings changed (None: removed)."""
     lines = [
         line for line in ENV_FILE.read_text().splitlines() if line.partition("=")[0] not in changes
     ]
     lines += [f"{name}={value}" for name, value in changes.items() if value is not None]
     env_file = tmp_path / "env"
     env_file.write_text("\n".join(lines) + "\n")
-    args = ["bash", *SCRIPTS["deploy"], f"--env={env_file}", "--dry-run"]
+    args = ["bash", *SCRIPTS[script], f"--env={env_file}", "--dry-run"]
     return subprocess.run(args, cwd=ROOT, capture_output=True, text=True, check=False)
 
 
@@ -202,6 +205,44 @@ def test_a_processor_size_cloud_run_would_refuse_is_named_before_anything_runs(
 
     assert done.returncode == 2
     assert f"sets {setting}" in done.stderr
+    assert done.stdout == ""
+
+
+def test_the_google_engine_gets_the_speech_api_and_role_and_the_default_asks_for_neither(
+    tmp_path: Path,
+) -> None:
+    google = with_env(tmp_path, {"TRANSCRIPTION_ENGINE": "google"}, "setup")
+    default = with_env(tmp_path, {"TRANSCRIPTION_ENGINE": None}, "setup")
+
+    assert google.returncode == 0, google.stderr
+    assert default.returncode == 0, default.stderr
+    speech_api = "gcloud services enable --project=acme-media speech.googleapis.com"
+    speech_role = f"--member=serviceAccount:{PROCESSOR} --role=roles/speech.client"
+    assert speech_api in google.stdout
+    assert speech_role in google.stdout
+    assert "speech" not in default.stdout
+
+
+@pytest.mark.parametrize(("engine", "expected"), [(None, "pocketsphinx"), ("google", "google")])
+def test_the_processor_transcribes_with_the_engine_the_env_file_names(
+    tmp_path: Path, engine: str | None, expected: str
+) -> None:
+    done = with_env(tmp_path, {"TRANSCRIPTION_ENGINE": engine})
+
+    assert done.returncode == 0, done.stderr
+    [deploy] = [
+        shlex.split(line)
+        for line in done.stdout.splitlines()
+        if line.startswith("gcloud run deploy longrun-processor")
+    ][:1]
+    assert env_vars(deploy)["LONGRUN_TRANSCRIPTION_ENGINE"] == expected
+
+
+def test_an_engine_longrun_does_not_have_is_named_before_anything_runs(tmp_path: Path) -> None:
+    done = with_env(tmp_path, {"TRANSCRIPTION_ENGINE": "whisper"}, "setup")
+
+    assert done.returncode == 2
+    assert "sets TRANSCRIPTION_ENGINE=whisper" in done.stderr
     assert done.stdout == ""
 
 

@@ -10,12 +10,16 @@ import wave
 
 import numpy as np
 import pytest
+from google.api_core import operation as api_operation
+from google.api_core.exceptions import PermissionDenied
 from google.cloud.speech_v2.types import cloud_speech
+from google.longrunning import operations_pb2
 
 from jobs.contract.settings import Settings
+from pipelines.media.transcription import google
 from pipelines.media.transcription.engine import Speech
 from pipelines.media.transcription.google import batch_request, parse_response, wav_bytes
-from processor.stage import TransientError
+from processor.stage import JobCancelled, TransientError
 
 URI = "gs://longrun-test-longrun/speech/0123abcd.wav"
 
@@ -141,3 +145,34 @@ def test_the_uploaded_sound_is_a_16_bit_mono_wav_of_the_span() -> None:
     with wave.open(io.BytesIO(data)) as read:
         assert (read.getnchannels(), read.getsampwidth(), read.getframerate()) == (1, 2, 16000)
         assert np.array_equal(np.frombuffer(read.readframes(16000), dtype=np.int16), samples)
+
+
+def test_a_cancel_stops_the_item_even_when_speech_to_text_refuses_to_cancel_its_operation(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The processor's role (roles/speech.client) may not cancel operations: the refusal must
+    # not hide the job's cancel, or the item would fail as a bug instead of stopping.
+    monkeypatch.setattr(google, "POLL_SECONDS", 0.0)
+    asked_to_cancel: list[bool] = []
+
+    def refuse_cancel() -> None:
+        asked_to_cancel.append(True)
+        raise PermissionDenied("Permission 'speech.operations.cancel' denied")
+
+    running = api_operation.Operation(
+        operations_pb2.Operation(name="operations/123", done=False),
+        refresh=lambda: operations_pb2.Operation(name="operations/123", done=False),
+        cancel=refuse_cancel,
+        result_type=cloud_speech.BatchRecognizeResponse,
+        metadata_type=cloud_speech.OperationMetadata,
+    )
+    polls: list[float] = []
+
+    def progress(fraction: float) -> None:
+        polls.append(fraction)
+        if len(polls) == 2:
+            raise JobCancelled("job-1")
+
+    with pytest.raises(JobCancelled):
+        google._wait(running, progress)
+    assert asked_to_cancel == [True]
