@@ -46,6 +46,17 @@ def uninterrupted(path: Path, duration: float) -> list[Word]:
     return words
 
 
+def heard_as_uninterrupted(
+    db: firestore.Client, stack: Stack, job_id: str, transcript: dict[str, Any], path: Path
+) -> list[Word]:
+    """The job's transcript words, checked to be those of an uninterrupted run: nothing lost or
+    heard twice."""
+    heard = [Word(**word) for segment in transcript["segments"] for word in segment["words"]]
+    duration = run_document(db, stack, job_id, "probe")["output"]["duration_seconds"]
+    assert heard == uninterrupted(path, duration)
+    return heard
+
+
 def _span_lines(stack: Stack, job_id: str, message: str) -> list[dict[str, Any]]:
     lines = log_lines(stack, job_id, message)
     return [line for line in lines if line["stage"] == "transcribe" and "item" in line]
@@ -70,9 +81,7 @@ def test_a_span_slower_than_its_budget_resumes_from_its_checkpoints_to_the_same_
     watcher.stop()
 
     assert final.status == JobStatus.SUCCEEDED, final.error
-    heard = [Word(**word) for segment in transcript["segments"] for word in segment["words"]]
-    duration = run_document(db, stack, job_id, "probe")["output"]["duration_seconds"]
-    assert heard == uninterrupted(longer, duration)  # nothing lost or heard twice
+    heard = heard_as_uninterrupted(db, stack, job_id, transcript, longer)
     continued = [
         line for line in _span_lines(stack, job_id, "stage ended") if line["outcome"] == "continued"
     ]
@@ -114,9 +123,7 @@ def test_a_span_whose_processor_is_killed_after_a_piece_resumes_there_to_the_sam
     watcher.stop()
 
     assert final.status == JobStatus.SUCCEEDED, final.error
-    heard = [Word(**word) for segment in transcript["segments"] for word in segment["words"]]
-    duration = run_document(db, stack, job_id, "probe")["output"]["duration_seconds"]
-    assert heard == uninterrupted(longer, duration)
+    heard_as_uninterrupted(db, stack, job_id, transcript, longer)
     resumed = _span_lines(stack, job_id, "span resumed")
     assert len(resumed) == 1, resumed
     assert 0 < resumed[0]["pieces_done"] < resumed[0]["pieces"]
