@@ -58,7 +58,7 @@ class FileResult:
 def transcribe_file(engine: Engine, recording: Recording) -> FileResult:
     speech = read_speech(recording.path, Span(start=0.0, end=1e6), sample_rate=SAMPLE_RATE)
     started = cpu_seconds()
-    words = engine.transcribe(speech, lambda _done: None)
+    words = engine.transcribe(speech, lambda _done: None).words
     cpu = cpu_seconds() - started
     heard = " ".join(word.text for word in words)
     return FileResult(
@@ -112,7 +112,7 @@ def transcribe_long(engine: Engine, path: Path, duration: float) -> dict[str, An
         words = [
             word
             for piece in split_speech(speech, Settings().transcript_piece_seconds)
-            for word in engine.transcribe(piece, lambda _done: None)
+            for word in engine.transcribe(piece, lambda _done: None).words
         ]
         parts.append(TranscriptSpan(span=span, heard=heard, engine="", language="", words=words))
     words, _gaps = join_spans(parts, duration)

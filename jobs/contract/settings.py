@@ -133,6 +133,10 @@ class Settings(BaseSettings):
     speech_location: str = Field(default="global", pattern=r"^[a-z0-9-]+$")
     speech_model: str = Field(default="long", pattern=r"^[a-z0-9_]+$")
     speech_language: str = Field(default="en-US", pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]+)*$")
+    # What Speech-to-Text charges a minute of sound (v2 standard models' list price for a
+    # project's first 500,000 minutes a month when this was written; set your own rate). The
+    # Google engine adds it, for the minutes each response says were billed, to the job's cost.
+    speech_usd_per_minute: float = Field(default=0.016, ge=0)
     # Transcription spans: shorter than the other analyses' since a second of speech costs far
     # more to recognise than to measure, so each span's item stays well inside a stage budget.
     transcript_span_seconds: float = Field(default=300.0, ge=10, le=MEDIA_SECONDS_CEILING)

@@ -63,6 +63,8 @@ THUMBNAIL_CONCURRENCY = 4
 TRANSCRIPT_OVERLAP_SECONDS = 5.0
 # A transcription item shows this many of its last lines in the job's `latest` as it ends.
 LATEST_LINES = 5
+# The key of the transcribe stage's `costs` under which a paid recogniser's charges add up.
+SPEECH_COST = "speech-to-text"
 # Reading a span's sound is this share of a transcription item's work; recognising it the rest.
 _READ_SHARE = 0.1
 # The job document holds at most this many warnings (a badly damaged file could have hundreds).
@@ -263,9 +265,12 @@ async def _recognise(ctx: StageContext, engine: Engine, pieces: list[Speech]) ->
         low, high = (
             _READ_SHARE + (1 - _READ_SHARE) * sum(plan[:n]) / total for n in (index, index + 1)
         )
-        words += await ctx.run_blocking(
+        heard = await ctx.run_blocking(
             engine.transcribe, pieces[index], message="words", low=low, high=high
         )
+        if heard.billed_usd > 0:  # a paid recogniser's charge counts against the job's budget
+            ctx.add_cost(heard.billed_usd, SPEECH_COST)
+        words += heard.words
         if index + 1 < len(pieces):
             checkpoint = SpanCheckpoint.of(plan, index + 1, words)
             if checkpoint.fits:

@@ -42,7 +42,7 @@ def uninterrupted(path: Path, duration: float) -> list[Word]:
     speech = read_speech(path, Span(start=0.0, end=duration), sample_rate=engine.sample_rate)
     words: list[Word] = []
     for piece in split_speech(speech, float(PIECE_SECONDS)):
-        words += engine.transcribe(piece, lambda _done: None)
+        words += engine.transcribe(piece, lambda _done: None).words
     return words
 
 

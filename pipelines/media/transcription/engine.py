@@ -47,6 +47,16 @@ class Speech:
         return self.start + self.seconds
 
 
+@dataclass(frozen=True)
+class Recognition:
+    """The words an engine heard in a stretch of sound, and what a paid recogniser billed for
+    hearing them (USD; an embedded engine bills nothing: its cost is the processor's compute,
+    which is counted anyway)."""
+
+    words: list[Word]
+    billed_usd: float = 0.0
+
+
 class Engine(Protocol):
     """A speech recogniser: `name` and `language` (BCP-47) go into the transcript."""
 
@@ -54,7 +64,7 @@ class Engine(Protocol):
     language: str
     sample_rate: int
 
-    def transcribe(self, speech: Speech, progress: Progress) -> list[Word]:
+    def transcribe(self, speech: Speech, progress: Progress) -> Recognition:
         """The words heard in `speech`, in order, timed from the start of the recording."""
         ...
 

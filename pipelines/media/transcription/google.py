@@ -5,7 +5,9 @@ the item resumable) is written to the job bucket as a 16 kHz mono WAV and recogn
 `BatchRecognize` operation (the way v2 takes sound longer than a minute) with word times and
 word confidence, its results returned inline; the object is deleted afterwards (the bucket's
 lifecycle rule deletes any a crash leaves). The operation is polled, so the item reports the
-operation's own progress and stops, cancelling the operation, when the job is cancelled.
+operation's own progress and stops, cancelling the operation, when the job is cancelled. What
+Google bills for each operation (its response's billed duration, at `speech_usd_per_minute`) is
+added to the job's cost, so a job's budget bounds its Speech-to-Text spend too.
 
 Chosen over faster-whisper because it needs no model in the image and no GPU: Cloud Run's
 processor stays a small CPU instance, and the recogniser scales with Google rather than with the
@@ -30,7 +32,7 @@ from google.cloud.speech_v2.types import cloud_speech
 
 from jobs.cloud.storage import Storage
 from jobs.contract.settings import Settings
-from pipelines.media.transcription.engine import Progress, Speech
+from pipelines.media.transcription.engine import Progress, Recognition, Speech
 from pipelines.media.transcription.models import Word
 from processor.stage import TransientError
 
@@ -58,7 +60,7 @@ class GoogleSpeechEngine:
         endpoint = None if location == "global" else f"{location}-speech.googleapis.com"
         self._client = SpeechClient(client_options=ClientOptions(api_endpoint=endpoint))
 
-    def transcribe(self, speech: Speech, progress: Progress) -> list[Word]:
+    def transcribe(self, speech: Speech, progress: Progress) -> Recognition:
         """Upload the sound, recognise it in one batch operation, delete it."""
         name = f"speech/{uuid.uuid4().hex}.wav"
         uri = self._storage.upload_bytes(wav_bytes(speech), name, "audio/wav").uri
@@ -68,7 +70,9 @@ class GoogleSpeechEngine:
         finally:
             self._storage.delete(uri)
         progress(1.0)
-        return parse_response(response, uri, offset=speech.start)
+        words = parse_response(response, uri, offset=speech.start)
+        minutes = billed_seconds(response, speech) / 60
+        return Recognition(words, billed_usd=minutes * self._settings.speech_usd_per_minute)
 
 
 def batch_request(settings: Settings, uri: str) -> cloud_speech.BatchRecognizeRequest:
@@ -119,6 +123,13 @@ def parse_response(
                 )
             )
     return words
+
+
+def billed_seconds(response: cloud_speech.BatchRecognizeResponse, speech: Speech) -> float:
+    """The sound Google says it billed for or, if a response leaves that out, the length of the
+    sound sent (which billing starts from)."""
+    billed = _seconds(response.total_billed_duration)
+    return billed if billed > 0 else speech.seconds
 
 
 def wav_bytes(speech: Speech) -> bytes:

@@ -25,7 +25,7 @@ from multiprocessing.connection import Connection
 from pocketsphinx import Decoder
 
 from jobs.contract.settings import Settings
-from pipelines.media.transcription.engine import Progress, Speech
+from pipelines.media.transcription.engine import Progress, Recognition, Speech
 from pipelines.media.transcription.models import Word
 from pipelines.media.transcription.utterances import find_utterances
 
@@ -50,7 +50,7 @@ class PocketsphinxEngine:
         # kept for the next span.
         self._idle: queue.SimpleQueue[_Recogniser] = queue.SimpleQueue()
 
-    def transcribe(self, speech: Speech, progress: Progress) -> list[Word]:
+    def transcribe(self, speech: Speech, progress: Progress) -> Recognition:
         """The words of each utterance in `speech`, decoded one utterance at a time."""
         if speech.sample_rate != SAMPLE_RATE:
             raise ValueError(f"PocketSphinx takes {SAMPLE_RATE} Hz sound, not {speech.sample_rate}")
@@ -70,7 +70,7 @@ class PocketsphinxEngine:
             raise
         self._idle.put(recogniser)
         progress(1.0)
-        return words
+        return Recognition(words)
 
     def _take(self) -> _Recogniser:
         try:

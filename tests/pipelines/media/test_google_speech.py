@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import wave
+from typing import Any
 
 import numpy as np
 import pytest
@@ -15,6 +16,7 @@ from google.api_core.exceptions import PermissionDenied
 from google.cloud.speech_v2.types import cloud_speech
 from google.longrunning import operations_pb2
 
+from jobs.cloud.storage import Storage
 from jobs.contract.settings import Settings
 from pipelines.media.transcription import google
 from pipelines.media.transcription.engine import Speech
@@ -176,3 +178,57 @@ def test_a_cancel_stops_the_item_even_when_speech_to_text_refuses_to_cancel_its_
     with pytest.raises(JobCancelled):
         google._wait(running, progress)
     assert asked_to_cancel == [True]
+
+
+class _SpeechToTextRecorded:
+    """Speech-to-Text as far as these machines can know it: the request it is sent is kept, and
+    its operation ends at once with the documented response shape (RESPONSE) for the object
+    the request names. Only the client is replaced; the upload goes to the Storage emulator."""
+
+    def __init__(self, *_args: object, **_kwargs: object) -> None:
+        self.requests: list[cloud_speech.BatchRecognizeRequest] = []
+
+    def batch_recognize(self, request: cloud_speech.BatchRecognizeRequest) -> Any:
+        self.requests.append(request)
+        uri = request.files[0].uri
+        shaped = json.loads(json.dumps(RESPONSE).replace(URI, uri))
+        response = cloud_speech.BatchRecognizeResponse.from_json(json.dumps(shaped))
+        done = operations_pb2.Operation(name="operations/1", done=True)
+        done.response.Pack(cloud_speech.BatchRecognizeResponse.pb(response))
+        return api_operation.Operation(
+            done,
+            refresh=lambda: done,
+            cancel=lambda: None,
+            result_type=cloud_speech.BatchRecognizeResponse,
+            metadata_type=cloud_speech.OperationMetadata,
+        )
+
+
+def test_what_google_bills_for_a_piece_is_its_cost_at_the_configured_rate(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(google, "SpeechClient", _SpeechToTextRecorded)
+    config = settings(speech_usd_per_minute="0.024")
+    Storage(config).ensure_bucket()
+    engine = google.GoogleSpeechEngine(config)
+    samples = np.zeros(16000 * 7, dtype=np.int16)  # 7 s sent; the response bills 6 s
+
+    heard = engine.transcribe(Speech(samples=samples, sample_rate=16000, start=60.0), _ignore)
+
+    assert [w.text for w in heard.words] == ["He", "was", "not", "Amiable."]
+    assert heard.words[0].start == 61.2
+    assert heard.billed_usd == pytest.approx(6 / 60 * 0.024)
+    uploaded = engine._client.requests[0].files[0].uri
+    assert Storage(config).stat(uploaded) is None, "the sound sent is deleted afterwards"
+
+
+def test_a_response_without_a_billed_duration_is_charged_for_the_sound_sent() -> None:
+    unbilled = {key: value for key, value in RESPONSE.items() if key != "totalBilledDuration"}
+    response = cloud_speech.BatchRecognizeResponse.from_json(json.dumps(unbilled))
+    speech = Speech(samples=np.zeros(16000 * 90, dtype=np.int16), sample_rate=16000, start=0.0)
+
+    assert google.billed_seconds(response, speech) == 90.0
+
+
+def _ignore(_fraction: float) -> None:
+    return None

@@ -34,7 +34,7 @@ SELFISH_AT = (15.0, 17.5)
 def transcribe(path: Path) -> WordTimes:
     engine = engine_for(Settings())
     speech = read_speech(path, Span(start=0.0, end=1e6), sample_rate=engine.sample_rate)
-    return WordTimes.of(engine.transcribe(speech, lambda _done: None))
+    return WordTimes.of(engine.transcribe(speech, lambda _done: None).words)
 
 
 @pytest.fixture(scope="module")

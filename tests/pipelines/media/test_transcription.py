@@ -41,7 +41,7 @@ def engine() -> Engine:
 @pytest.fixture(scope="module")
 def whole(spoken: Spoken, engine: Engine) -> list[Word]:
     speech = read_speech(spoken.path, Span(start=0.0, end=1e6), sample_rate=engine.sample_rate)
-    return engine.transcribe(speech, lambda _done: None)
+    return engine.transcribe(speech, lambda _done: None).words
 
 
 def words_text(words: list[Word]) -> str:
@@ -116,9 +116,9 @@ def test_a_piece_is_heard_alike_whatever_its_decoder_heard_before(
     # their confidences must be those the process that decoded the earlier pieces finds.
     speech = read_speech(spoken.path, Span(start=0.0, end=1e6), sample_rate=engine.sample_rate)
     pieces = split_speech(speech, target_seconds=5.0)
-    after_the_others = [engine.transcribe(piece, lambda _done: None) for piece in pieces][-1]
+    after_the_others = [engine.transcribe(piece, lambda _done: None).words for piece in pieces][-1]
 
-    alone = PocketsphinxEngine(Settings()).transcribe(pieces[-1], lambda _done: None)
+    alone = PocketsphinxEngine(Settings()).transcribe(pieces[-1], lambda _done: None).words
 
     assert alone
     assert alone == after_the_others
@@ -145,7 +145,7 @@ def hear(source: Path, span: Span, duration: float, engine: Engine) -> Transcrip
     """What a transcription item hears of `span`: the span and an overlap either side."""
     heard = Span(start=max(0.0, span.start - OVERLAP), end=min(duration, span.end + OVERLAP))
     speech = read_speech(source, heard, sample_rate=engine.sample_rate)
-    words = engine.transcribe(speech, lambda _done: None)
+    words = engine.transcribe(speech, lambda _done: None).words
     return TranscriptSpan(span=span, heard=heard, engine="", language="", words=words)
 
 
