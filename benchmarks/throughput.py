@@ -99,13 +99,11 @@ def measure_longrun(
         docs = db.get_all([jobs.document(i) for i in ids])
         return {d.id for d in docs if JobStatus(d.get("status")).terminal}
 
-    groups = {
-        "longrun": _longrun_pids(stack),
-        "emulators": [e.process.pid for e in emulators if e.process.pid],
-    }
+    longrun = _longrun_pids(stack)
 
     def cpu() -> dict[str, float]:
-        return {k: sum(process_group_cpu_seconds(g) for g in v) for k, v in groups.items()}
+        own = sum(process_group_cpu_seconds(pid) for pid in longrun)
+        return {"longrun": own, "emulators": _emulator_cpu(emulators)}
 
     try:
         before, started = cpu(), time.perf_counter()
@@ -116,7 +114,7 @@ def measure_longrun(
         for client in clients:
             client.close()
         stack.stop()
-    used = {k: round(after[k] - before[k], 1) for k in groups}
+    used = {k: round(after[k] - before[k], 1) for k in after}
     succeeded = sum(d["status"] == JobStatus.SUCCEEDED for d in docs)
     total_cpu = sum(used.values()) or 1.0
     return {
@@ -128,7 +126,17 @@ def measure_longrun(
         "jobs_per_second": round(succeeded / elapsed, 2),
         "cpu_seconds": used,
         "longrun_cpu_share": round(used["longrun"] / total_cpu, 2) if emulators else None,
+        "emulator_cpu_seconds_per_job": _per_job(used["emulators"], len(ids)),
     }
+
+
+def _per_job(cpu_seconds: float, jobs: int) -> float | None:
+    return round(cpu_seconds / jobs, 3) if jobs else None
+
+
+def _emulator_cpu(emulators: list[Emulator]) -> float:
+    """CPU seconds the emulators' processes (their Java processes) have used so far."""
+    return sum(process_group_cpu_seconds(e.process.pid) for e in emulators if e.process.pid)
 
 
 def _longrun_pids(stack: Stack) -> list[int]:
@@ -137,9 +145,9 @@ def _longrun_pids(stack: Stack) -> list[int]:
     return pids + [pid for pid in stack.processor_pids() if pid not in pids]
 
 
-def measure_floor(log_dir: Path, seconds: float) -> dict[str, Any]:
+def measure_floor(log_dir: Path, seconds: float, emulators: list[Emulator]) -> dict[str, Any]:
     """Chains a second through the floor's one push endpoint, beside an idle stack (whose
-    settings and emulators it shares)."""
+    settings and emulators it shares), and the emulators' CPU per chain meanwhile."""
     stack = start_stack(log_dir / "throughput-floor")
     floor = Floor(stack, log_dir)
     db = firestore.Client(project=stack.settings.project_id)
@@ -154,14 +162,14 @@ def measure_floor(log_dir: Path, seconds: float) -> dict[str, Any]:
         return {d.id for d in docs if d.get("done")}
 
     try:
-        started = time.perf_counter()
+        cpu_before, started = _emulator_cpu(emulators), time.perf_counter()
         ids = closed_loop(submit, ended, seconds)
         deadline = time.monotonic() + WAIT_SECONDS
         left = set(ids)
         while left and time.monotonic() < deadline:
             left -= ended(sorted(left))
             time.sleep(0.25)
-        elapsed = time.perf_counter() - started
+        elapsed, emulator_cpu = time.perf_counter() - started, _emulator_cpu(emulators) - cpu_before
     finally:
         floor.stop()
         stack.stop()
@@ -171,13 +179,14 @@ def measure_floor(log_dir: Path, seconds: float) -> dict[str, Any]:
         "finished": finished,
         "seconds": round(elapsed, 1),
         "jobs_per_second": round(finished / elapsed, 2),
+        "emulator_cpu_seconds_per_job": _per_job(emulator_cpu, len(ids)),
     }
 
 
 def run(log_dir: Path, seconds: float, emulators: list[Emulator]) -> dict[str, Any]:
     """One processor process, the floor, then a processor process per core."""
     one = measure_longrun(log_dir, seconds, emulators, processors=1)
-    floor = measure_floor(log_dir, seconds)
+    floor = measure_floor(log_dir, seconds, emulators)
     per_core = measure_longrun(log_dir, seconds, emulators, processors=os.cpu_count() or 1)
     return {
         **one,
