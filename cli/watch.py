@@ -1,7 +1,8 @@
 """Live progress of one job in the terminal, fed by a Firestore listener on its document.
 
 A listener whose stream breaks for good stops calling back without a word, so whenever it has
-been quiet for a while the job is also read from the API (a `304` while nothing changed).
+been quiet for a while the job is also read from the API (a `304` while nothing changed); a read
+that finds a version the listener never delivered shows it broken, and it is started again.
 """
 
 from __future__ import annotations
@@ -52,8 +53,13 @@ def job_changes(job_id: str, settings: Settings, api: httpx.Client) -> Iterator[
         for snapshot in snapshots:
             updates.put(job_from_document(snapshot.to_dict()) if snapshot.exists else None)
 
-    watch = ref.on_snapshot(on_snapshot)
-    next_change = _changes(updates, _poller(api, job_id))
+    watches = [ref.on_snapshot(on_snapshot)]
+
+    def listen_again() -> None:
+        watches.pop().unsubscribe()  # type: ignore[no-untyped-call]
+        watches.append(ref.on_snapshot(on_snapshot))
+
+    next_change = _changes(updates, _poller(api, job_id), listen_again)
     try:
         while True:
             job = next_change()
@@ -63,7 +69,7 @@ def job_changes(job_id: str, settings: Settings, api: httpx.Client) -> Iterator[
             if job.status.terminal:
                 return
     finally:
-        watch.unsubscribe()  # type: ignore[no-untyped-call]
+        watches.pop().unsubscribe()  # type: ignore[no-untyped-call]
 
 
 def _poller(api: httpx.Client, job_id: str) -> Callable[[], Job | None]:
@@ -87,9 +93,12 @@ def _poller(api: httpx.Client, job_id: str) -> Callable[[], Job | None]:
 
 
 def _changes(
-    updates: queue.Queue[Job | None], poll: Callable[[], Job | None]
+    updates: queue.Queue[Job | None],
+    poll: Callable[[], Job | None],
+    listen_again: Callable[[], None],
 ) -> Callable[[], Job | None]:
-    """The next newer state of the job, from the listener or, when it is quiet, the API."""
+    """The next newer state of the job, from the listener or, when it is quiet, the API (and
+    then, if the API knew better, from a listener started again)."""
     last_version = -1
 
     def next_change() -> Job | None:
@@ -101,6 +110,8 @@ def _changes(
                 job = poll()
                 if job is None:
                     continue
+                if job.version > last_version:
+                    listen_again()
             if job is None:
                 return None
             if job.version > last_version:

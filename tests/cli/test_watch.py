@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import json
+import queue
 import re
+from datetime import timedelta
 from pathlib import Path
 
+import pytest
+
+from cli import watch
+from jobs.contract.models import Job, StageState, utcnow
 from tests.cli.commands import Cli, run_cli
 from tests.support import Stack
 
@@ -68,3 +74,44 @@ def test_watch_refuses_a_job_the_caller_cannot_see(cli: Cli) -> None:
 
     assert result.returncode == 1
     assert "404 JOB_NOT_FOUND" in result.stderr
+
+
+def test_a_listener_gone_quiet_is_started_again_once_the_api_shows_a_change_it_missed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A Firestore listener whose stream broke stops calling back without a word: the watch
+    # would otherwise go on by polling only, a few seconds behind, for the rest of the job.
+    monkeypatch.setattr(watch, "QUIET_SECONDS", 0.01)
+    updates: queue.Queue[Job | None] = queue.Queue()
+    updates.put(a_job(version=1))
+    on_the_api = [a_job(version=2)]
+    listeners_started: list[int] = []
+
+    def listen_again() -> None:  # a new listener's first snapshot: the job as it is now
+        listeners_started.append(1)
+        updates.put(a_job(version=3))
+
+    def poll() -> Job | None:
+        if not on_the_api:
+            raise AssertionError("the watch went on polling: no listener was started again")
+        return on_the_api.pop()
+
+    next_change = watch._changes(updates, poll, listen_again)
+
+    assert [next_change().version for _ in range(3)] == [1, 2, 3]  # type: ignore[union-attr]
+    assert listeners_started == [1]
+
+
+def a_job(version: int) -> Job:
+    now = utcnow()
+    return Job(
+        job_id="j",
+        owner="o",
+        pipeline="diagnostic",
+        input={},
+        stages=[StageState(name="step-1", label="Step 1", weight=1.0)],
+        created_at=now,
+        updated_at=now,
+        expire_at=now + timedelta(days=7),
+        version=version,
+    )
