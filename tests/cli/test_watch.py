@@ -61,7 +61,10 @@ def test_watch_shows_stages_side_by_side_and_counts_their_parts(
     counted = {
         int(done) for f in shown for line in f.values() for done in _PARTS_DONE.findall(line)
     }
-    assert counted == {0, 1, 2, 3, 4}, "the parts counter did not count up to the total"
+    # Up from 0 to the total, through values between (two parts ending in one second of
+    # coalesced progress writes show as one step of two, so not necessarily through each).
+    assert {0, 4} <= counted, f"the parts counter showed only {counted}"
+    assert len(counted) >= 3, f"the parts counter jumped from none to all: {counted}"
     part_bars = re.compile(r"running \d/4 parts · #\d[▁▂▃▄▅▆▇█]")
     assert any(part_bars.search(line) for f in shown for line in f.values()), (
         "no part running showed its own progress"
