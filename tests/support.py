@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -23,11 +24,29 @@ from google.cloud import firestore
 from deploy.local.ephemeral import WAIT_SECONDS, Stack
 from deploy.local.topology import Topology, ensure_topology
 from jobs.cloud.store import job_from_document
-from jobs.contract.models import Job, StageMessage, run_name
+from jobs.contract.models import Job, StageMessage, StageState, run_name, utcnow
 from jobs.contract.settings import Settings
 
 # How long a listener may stay silent before JobsWatcher reads the job itself.
 _QUIET_SECONDS = 5.0
+
+
+def a_job(job_id: str = "j", *, stages: dict[str, float] | None = None, **fields: Any) -> Job:
+    """A diagnostic job as decisions and clients see it, just created: a stage per name in
+    `stages` (with its weight; one `step-1` if none), other fields as given."""
+    now = utcnow()
+    weights = stages or {"step-1": 1.0}
+    return Job(
+        job_id=job_id,
+        owner="alice",
+        pipeline="diagnostic",
+        input={},
+        stages=[StageState(name=n, label=n.capitalize(), weight=w) for n, w in weights.items()],
+        created_at=now,
+        updated_at=now,
+        expire_at=now + timedelta(days=7),
+        **fields,
+    )
 
 
 @dataclass

@@ -5,15 +5,14 @@ from __future__ import annotations
 import json
 import queue
 import re
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from cli import watch
-from jobs.contract.models import Job, StageState, utcnow
+from jobs.contract.models import Job
 from tests.cli.commands import Cli, run_cli
-from tests.support import Stack
+from tests.support import Stack, a_job
 
 # Steps 2 and 3 side by side, every step split into 4 parts of about 2 s each.
 PARALLEL_FAN_OUT = {
@@ -103,18 +102,3 @@ def test_a_listener_gone_quiet_is_started_again_once_the_api_shows_a_change_it_m
 
     assert [next_change().version for _ in range(3)] == [1, 2, 3]  # type: ignore[union-attr]
     assert listeners_started == [1]
-
-
-def a_job(version: int) -> Job:
-    now = utcnow()
-    return Job(
-        job_id="j",
-        owner="o",
-        pipeline="diagnostic",
-        input={},
-        stages=[StageState(name="step-1", label="Step 1", weight=1.0)],
-        created_at=now,
-        updated_at=now,
-        expire_at=now + timedelta(days=7),
-        version=version,
-    )

@@ -5,36 +5,24 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from datetime import timedelta
 from typing import Any
 
 import pytest
 from google.cloud import firestore
 
 from jobs.cloud.store import Decide, Decision, JobStore, RunNames
-from jobs.contract.models import Job, JobStatus, StageState, utcnow
+from jobs.contract.models import Job, JobStatus
 from jobs.contract.runs import Run, RunStatus
 from jobs.contract.settings import Settings
+from tests.support import a_job
 
 
 def new_store() -> JobStore:
     return JobStore(firestore.AsyncClient(project=os.environ["GOOGLE_CLOUD_PROJECT"]), Settings())
 
 
-def a_job(job_id: str) -> Job:
-    now = utcnow()
-    return Job(
-        job_id=job_id,
-        owner="alice",
-        pipeline="diagnostic",
-        input={},
-        status=JobStatus.RUNNING,
-        stage="step-1",
-        stages=[StageState(name="step-1", label="Step 1")],
-        created_at=now,
-        updated_at=now,
-        expire_at=now + timedelta(days=7),
-    )
+def a_running_job(job_id: str) -> Job:
+    return a_job(job_id, status=JobStatus.RUNNING, stage="step-1")
 
 
 def saying(message: str, seen: list[Job]) -> Decide[None]:
@@ -64,7 +52,7 @@ async def test_a_store_deciding_after_its_own_write_does_not_read_the_job_again(
     reads: list[str],
 ) -> None:
     store = new_store()
-    await store.create(a_job("j1"))
+    await store.create(a_running_job("j1"))
     seen: list[Job] = []
 
     for message in ("one", "two", "three"):
@@ -74,13 +62,13 @@ async def test_a_store_deciding_after_its_own_write_does_not_read_the_job_again(
     assert [job.message for job in seen[1:]] == ["one", "two"], "each saw the last write"
     stored = await store.get("j1")
     assert stored is not None
-    assert stored.version == a_job("j1").version + 3, "one version a decision"
+    assert stored.version == a_running_job("j1").version + 3, "one version a decision"
     assert stored.message == "three"
 
 
 async def test_a_change_another_instance_made_is_seen_and_kept(reads: list[str]) -> None:
     mine, theirs = new_store(), new_store()
-    await mine.create(a_job("j2"))
+    await mine.create(a_running_job("j2"))
     await mine.decide("j2", saying("mine", []))
     await theirs.update("j2", {"cancel_requested": True})
 
@@ -96,7 +84,7 @@ async def test_a_change_another_instance_made_is_seen_and_kept(reads: list[str])
 
 async def test_a_decision_that_writes_nothing_is_made_on_what_is_stored() -> None:
     mine, theirs = new_store(), new_store()
-    await mine.create(a_job("j3"))
+    await mine.create(a_running_job("j3"))
     await mine.decide("j3", saying("running", []))
     await theirs.update("j3", {"cancel_requested": True})
 
@@ -109,7 +97,7 @@ async def test_a_decision_that_writes_nothing_is_made_on_what_is_stored() -> Non
 
 async def test_a_run_another_instance_created_is_not_created_again() -> None:
     mine, theirs = new_store(), new_store()
-    await mine.create(a_job("j4"))
+    await mine.create(a_running_job("j4"))
     await mine.decide("j4", saying("step", []))
 
     def take(owner: str) -> Decide[str]:

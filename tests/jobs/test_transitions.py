@@ -11,24 +11,14 @@ from jobs.contract.models import (
     ErrorInfo,
     Job,
     JobStatus,
-    StageState,
     StageStatus,
     utcnow,
 )
+from tests.support import a_job
 
 
 def make_job(*weights: float) -> Job:
-    now = utcnow()
-    return Job(
-        job_id="j",
-        owner="o",
-        pipeline="diagnostic",
-        input={},
-        stages=[StageState(name=f"s{i}", label=f"S{i}", weight=w) for i, w in enumerate(weights)],
-        created_at=now,
-        updated_at=now,
-        expire_at=now + timedelta(days=7),
-    )
+    return a_job(stages={f"s{i}": weight for i, weight in enumerate(weights)})
 
 
 def test_progress_is_weighted_by_stage() -> None:
